@@ -1,0 +1,14 @@
+/* The Check suites of the unit-test runner: one constructor per tested module. */
+#ifndef RAFTMQ_TESTS_UNIT_SUITES_H
+#define RAFTMQ_TESTS_UNIT_SUITES_H
+
+#include <check.h>
+
+Suite *errors_suite(void);
+Suite *crc32c_suite(void);
+Suite *mp_suite(void);
+Suite *frame_suite(void);
+Suite *vectors_suite(void);
+Suite *batch_suite(void);
+
+#endif

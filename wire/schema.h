@@ -1,0 +1,255 @@
+/* The schema of every raftmq frame body, as X-macro lists that generate the structs and codecs. */
+#ifndef RAFTMQ_WIRE_SCHEMA_H
+#define RAFTMQ_WIRE_SCHEMA_H
+
+/*
+ * Every body is a msgpack array whose elements are the fields below, in this
+ * order. docs/protocol.md is written from this file; change both together.
+ *
+ * A field is F(KIND, name, ARG):
+ *   U32, U64     unsigned integer (any msgpack int encoding); ARG unused (0)
+ *   I64          signed integer; ARG unused
+ *   BOOL         msgpack true/false; ARG unused
+ *   STR          msgpack str of at most ARG bytes
+ *   BIN          msgpack bin of at most ARG bytes
+ *   U32S         array of at most ARG unsigned integers
+ *   STRS         array of at most ARG strs, each at most WIRE_STRING_BYTES_MAX
+ *   BINS         array of at most ARG bins, each at most WIRE_BATCH_BYTES_MAX
+ *   ARRAY        array of at most WIRE_ARRAY_ITEMS_MAX structs of type ARG
+ *
+ * Compatibility: a later minor revision may append fields to a body; a
+ * decoder ignores elements beyond the ones it knows and rejects a body that
+ * has fewer. Reordering, removing or retyping a field needs a new
+ * WIRE_PROTOCOL_VERSION.
+ *
+ * Adding a request: list its request and response fields here, add one
+ * M(...) line to WIRE_CLIENT_MESSAGES, document it in docs/protocol.md and
+ * add an example to tests/vectors/examples.c. The codec, the golden vectors
+ * and the malformed-input tests pick it up from these lists.
+ */
+
+/* ---- structs used inside bodies ---------------------------------------- */
+
+#define WIRE_BROKER_FIELDS(F)                                                   \
+    F(U32, node_id, 0)                                                          \
+    F(STR, client_address, WIRE_STRING_BYTES_MAX)
+
+#define WIRE_PARTITION_META_FIELDS(F)                                           \
+    F(U32, partition, 0)                                                        \
+    F(U32, leader_id, 0) /* 0: no leader known */                               \
+    F(U64, leader_term, 0)                                                      \
+    F(U32S, replicas, WIRE_REPLICAS_MAX)
+
+#define WIRE_TOPIC_META_FIELDS(F)                                               \
+    F(STR, name, WIRE_STRING_BYTES_MAX)                                         \
+    F(U32, error, 0) /* WIRE_ERR_UNKNOWN_TOPIC for a requested unknown topic */ \
+    F(ARRAY, partitions, partition_meta)
+
+#define WIRE_BROKER_STATUS_FIELDS(F)                                            \
+    F(U32, node_id, 0)                                                          \
+    F(STR, client_address, WIRE_STRING_BYTES_MAX)                               \
+    F(STR, peer_address, WIRE_STRING_BYTES_MAX)                                 \
+    F(BOOL, reachable, 0)
+
+#define WIRE_REPLICA_STATUS_FIELDS(F)                                           \
+    F(U32, node_id, 0)                                                          \
+    F(U64, match_index, 0)                                                      \
+    F(BOOL, voter, 0)
+
+#define WIRE_GROUP_STATUS_FIELDS(F)                                             \
+    F(STR, topic, WIRE_STRING_BYTES_MAX) /* "" for the metadata group */        \
+    F(U32, partition, 0)                                                        \
+    F(U32, leader_id, 0)                                                        \
+    F(U64, term, 0)                                                             \
+    F(U64, commit_index, 0)                                                     \
+    F(U64, last_index, 0)                                                       \
+    F(ARRAY, replicas, replica_status)
+
+#define WIRE_ENTRY_FIELDS(F)                                                    \
+    F(U64, term, 0)                                                             \
+    F(U32, type, 0) /* 1 batch, 2 config, 3 noop, 4 metadata op */              \
+    F(BIN, payload, WIRE_FRAME_BYTES_MAX)
+
+#define WIRE_MEMBER_FIELDS(F)                                                   \
+    F(U32, node_id, 0)                                                          \
+    F(BOOL, voter, 0)
+
+/* ---- client requests and responses -------------------------------------- */
+
+#define WIRE_METADATA_REQ_FIELDS(F) F(STRS, topics, WIRE_ARRAY_ITEMS_MAX) /* empty: all */
+
+#define WIRE_METADATA_RESP_FIELDS(F)                                            \
+    F(U32, controller_id, 0) /* leader of the metadata group, 0 if none */      \
+    F(ARRAY, brokers, broker)                                                   \
+    F(ARRAY, topics, topic_meta)
+
+#define WIRE_CREATE_TOPIC_REQ_FIELDS(F)                                         \
+    F(STR, name, WIRE_STRING_BYTES_MAX)                                         \
+    F(U32, partitions, 0)                                                       \
+    F(U32, replication_factor, 0)                                               \
+    F(I64, retention_ms, 0) /* -1: broker default */                            \
+    F(I64, retention_bytes, 0) /* -1: broker default */
+
+#define WIRE_DELETE_TOPIC_REQ_FIELDS(F) F(STR, name, WIRE_STRING_BYTES_MAX)
+
+#define WIRE_PRODUCE_REQ_FIELDS(F)                                              \
+    F(STR, topic, WIRE_STRING_BYTES_MAX)                                        \
+    F(U32, partition, 0)                                                        \
+    F(U32, timeout_ms, 0)                                                       \
+    F(BINS, batches, WIRE_PRODUCE_BATCHES_MAX)
+
+#define WIRE_PRODUCE_RESP_FIELDS(F)                                             \
+    F(U64, base_offset, 0) /* offset of the first record of the first batch */  \
+    F(U64, last_offset, 0) /* offset of the last record of the last batch */
+
+#define WIRE_FETCH_REQ_FIELDS(F)                                                \
+    F(STR, topic, WIRE_STRING_BYTES_MAX)                                        \
+    F(U32, partition, 0)                                                        \
+    F(U64, offset, 0)                                                           \
+    F(U32, max_bytes, 0)                                                        \
+    F(U32, max_wait_ms, 0)
+
+#define WIRE_FETCH_RESP_FIELDS(F)                                               \
+    F(U64, high_watermark, 0)                                                   \
+    F(U64, log_start_offset, 0)                                                 \
+    F(BINS, batches, WIRE_FETCH_BATCHES_MAX)
+
+#define WIRE_LIST_OFFSETS_REQ_FIELDS(F)                                         \
+    F(STR, topic, WIRE_STRING_BYTES_MAX)                                        \
+    F(U32, partition, 0)                                                        \
+    F(I64, spec, 0) /* -2 earliest, -1 latest, >= 0 a timestamp in ms */
+
+#define WIRE_LIST_OFFSETS_RESP_FIELDS(F)                                        \
+    F(U64, offset, 0)                                                           \
+    F(I64, timestamp, 0) /* -1 when not looked up by timestamp */
+
+#define WIRE_CLUSTER_STATUS_RESP_FIELDS(F)                                      \
+    F(U32, node_id, 0) /* the broker that answered */                           \
+    F(ARRAY, brokers, broker_status)                                            \
+    F(ARRAY, groups, group_status)
+
+/* ---- peer (Raft) messages ----------------------------------------------- */
+
+/* Every peer body starts with group, from, to, term. */
+#define WIRE_PEER_HEADER_FIELDS(F)                                              \
+    F(U64, group, 0) /* Raft group: 0 metadata, else a partition's group */     \
+    F(U32, from, 0)                                                             \
+    F(U32, to, 0)                                                               \
+    F(U64, term, 0)
+
+#define WIRE_APPEND_ENTRIES_REQ_FIELDS(F)                                       \
+    WIRE_PEER_HEADER_FIELDS(F)                                                  \
+    F(U64, prev_log_index, 0)                                                   \
+    F(U64, prev_log_term, 0)                                                    \
+    F(U64, leader_commit, 0)                                                    \
+    F(ARRAY, entries, entry) /* indexes prev_log_index + 1, + 2, ... */
+
+#define WIRE_APPEND_ENTRIES_RESP_FIELDS(F)                                      \
+    WIRE_PEER_HEADER_FIELDS(F)                                                  \
+    F(BOOL, success, 0)                                                         \
+    F(U64, match_index, 0) /* on success: last index known to match */         \
+    F(U64, conflict_index, 0) /* on rejection: where the leader may retry */    \
+    F(U64, conflict_term, 0) /* on rejection: term at conflict_index, or 0 */
+
+#define WIRE_REQUEST_VOTE_REQ_FIELDS(F)                                         \
+    WIRE_PEER_HEADER_FIELDS(F)                                                  \
+    F(U64, last_log_index, 0)                                                   \
+    F(U64, last_log_term, 0)                                                    \
+    F(BOOL, pre_vote, 0)                                                        \
+    F(BOOL, leadership_transfer, 0)
+
+#define WIRE_REQUEST_VOTE_RESP_FIELDS(F)                                        \
+    WIRE_PEER_HEADER_FIELDS(F)                                                  \
+    F(BOOL, granted, 0)                                                         \
+    F(BOOL, pre_vote, 0)
+
+#define WIRE_INSTALL_SNAPSHOT_REQ_FIELDS(F)                                     \
+    WIRE_PEER_HEADER_FIELDS(F)                                                  \
+    F(U64, last_index, 0)                                                       \
+    F(U64, last_term, 0)                                                        \
+    F(ARRAY, configuration, member)                                             \
+    F(U64, offset, 0) /* byte offset of this chunk in the snapshot */           \
+    F(BIN, data, WIRE_SNAPSHOT_CHUNK_BYTES_MAX)                                 \
+    F(BOOL, done, 0)
+
+#define WIRE_INSTALL_SNAPSHOT_RESP_FIELDS(F)                                    \
+    WIRE_PEER_HEADER_FIELDS(F)                                                  \
+    F(U64, last_index, 0)                                                       \
+    F(U64, next_offset, 0) /* bytes of the snapshot received so far */
+
+#define WIRE_TIMEOUT_NOW_REQ_FIELDS(F) WIRE_PEER_HEADER_FIELDS(F)
+
+/* ---- error details: the body of a response whose error is not OK --------- */
+
+#define WIRE_NOT_LEADER_DETAIL_FIELDS(F)                                        \
+    F(U32, leader_id, 0) /* 0: unknown */                                       \
+    F(STR, leader_address, WIRE_STRING_BYTES_MAX) /* client address, "" if unknown */
+
+#define WIRE_OFFSET_RANGE_DETAIL_FIELDS(F)                                      \
+    F(U64, log_start_offset, 0)                                                 \
+    F(U64, high_watermark, 0)
+
+/*
+ * Every struct, dependencies first: S(name, FIELDS-list prefix).
+ * Generates struct wire_<name> with the fields above.
+ */
+#define WIRE_STRUCTS(S)                                    \
+    S(broker, WIRE_BROKER)                                 \
+    S(partition_meta, WIRE_PARTITION_META)                 \
+    S(topic_meta, WIRE_TOPIC_META)                         \
+    S(broker_status, WIRE_BROKER_STATUS)                   \
+    S(replica_status, WIRE_REPLICA_STATUS)                 \
+    S(group_status, WIRE_GROUP_STATUS)                     \
+    S(entry, WIRE_ENTRY)                                   \
+    S(member, WIRE_MEMBER)                                 \
+    S(metadata_req, WIRE_METADATA_REQ)                     \
+    S(metadata_resp, WIRE_METADATA_RESP)                   \
+    S(create_topic_req, WIRE_CREATE_TOPIC_REQ)             \
+    S(delete_topic_req, WIRE_DELETE_TOPIC_REQ)             \
+    S(produce_req, WIRE_PRODUCE_REQ)                       \
+    S(produce_resp, WIRE_PRODUCE_RESP)                     \
+    S(fetch_req, WIRE_FETCH_REQ)                           \
+    S(fetch_resp, WIRE_FETCH_RESP)                         \
+    S(list_offsets_req, WIRE_LIST_OFFSETS_REQ)             \
+    S(list_offsets_resp, WIRE_LIST_OFFSETS_RESP)           \
+    S(cluster_status_resp, WIRE_CLUSTER_STATUS_RESP)       \
+    S(append_entries_req, WIRE_APPEND_ENTRIES_REQ)         \
+    S(append_entries_resp, WIRE_APPEND_ENTRIES_RESP)       \
+    S(request_vote_req, WIRE_REQUEST_VOTE_REQ)             \
+    S(request_vote_resp, WIRE_REQUEST_VOTE_RESP)           \
+    S(install_snapshot_req, WIRE_INSTALL_SNAPSHOT_REQ)     \
+    S(install_snapshot_resp, WIRE_INSTALL_SNAPSHOT_RESP)   \
+    S(timeout_now_req, WIRE_TIMEOUT_NOW_REQ)               \
+    S(not_leader_detail, WIRE_NOT_LEADER_DETAIL)           \
+    S(offset_range_detail, WIRE_OFFSET_RANGE_DETAIL)
+
+/*
+ * Frame types: M(NAME, number, request struct, response struct). The
+ * response to type N has type N | WIRE_RESPONSE_BIT. `empty` is a body with
+ * no fields (an empty array). Numbers are part of the protocol: never reuse.
+ *   1..31   client requests
+ *   32..63  peer (broker-to-broker) messages
+ * TIMEOUT_NOW has no response; its response type is reserved.
+ */
+#define WIRE_MESSAGES(M)                                                            \
+    M(METADATA, 1, metadata_req, metadata_resp)                                     \
+    M(CREATE_TOPIC, 2, create_topic_req, empty)                                     \
+    M(DELETE_TOPIC, 3, delete_topic_req, empty)                                     \
+    M(PRODUCE, 4, produce_req, produce_resp)                                        \
+    M(FETCH, 5, fetch_req, fetch_resp)                                              \
+    M(LIST_OFFSETS, 6, list_offsets_req, list_offsets_resp)                         \
+    M(CLUSTER_STATUS, 7, empty, cluster_status_resp)                                \
+    M(APPEND_ENTRIES, 32, append_entries_req, append_entries_resp)                  \
+    M(REQUEST_VOTE, 33, request_vote_req, request_vote_resp)                        \
+    M(INSTALL_SNAPSHOT, 34, install_snapshot_req, install_snapshot_resp)            \
+    M(TIMEOUT_NOW, 35, timeout_now_req, empty)
+
+/*
+ * Error details: E(ERROR NAME, detail struct). A response whose error has a
+ * detail struct carries it as its body; any other error response has nil.
+ */
+#define WIRE_ERROR_DETAILS(E)                          \
+    E(NOT_LEADER, not_leader_detail)                   \
+    E(OFFSET_OUT_OF_RANGE, offset_range_detail)
+
+#endif
