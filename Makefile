@@ -85,12 +85,15 @@ test:
 
 test-build: $(UNIT_TESTS) $(FUZZERS) build
 
+# The last line is a plain "tests: N passed, 0 failed" summary (unit checks
+# plus fuzz targets) for CI; any failure stops the run with a non-zero status.
 test-run: test-build
 	@echo "== unit tests (ASan+UBSan+LSan) =="
-	$(UNIT_TESTS)
+	@set -o pipefail; $(UNIT_TESTS) 2>&1 | tee $(TST)/unit-tests.log
 	@echo "== fuzz smoke: $(FUZZ_SMOKE_SECONDS)s per target =="
 	@$(MAKE) --no-print-directory fuzz-smoke
-	@echo "== all tests passed =="
+	@checks=$$(sed -n 's/.*Checks: \([0-9]*\),.*/\1/p' $(TST)/unit-tests.log | tail -n 1); \
+	    echo "tests: $$(( checks + $(words $(FUZZ_TARGETS)) )) passed, 0 failed"
 
 fuzz: $(FUZZERS)
 

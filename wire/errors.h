@@ -5,10 +5,12 @@
 /*
  * X(NAME, code, text). The numbers are part of the protocol (docs/protocol.md):
  * never renumber or reuse one; add new codes at the end of their range.
+ * The ranges say where a code was introduced, not who may return it (a
+ * batch decoder answers LIMIT_EXCEEDED for too many headers, too):
  *
  *   0        success
- *   1..19    frame-level problems found while decoding (the frame is rejected)
- *   20..59   request-level problems (the frame was understood, the request was refused)
+ *   1..19    general and decoding problems (the frame or value is rejected)
+ *   20..59   request-level problems (the frame was understood, the request refused)
  *   60..     record-batch problems
  *
  * Functions of wire/ return int: 0 (WIRE_OK) on success, otherwise one of these.

@@ -261,6 +261,12 @@ static int decode_empty(struct wire_reader *r, struct wire_arena *a, struct wire
 
 bool wire_type_known(uint32_t type)
 {
+    /* Reserved: one-way messages have no response. */
+#define WIRE_ONE_WAY_CHECK_(name) \
+    if (type == WIRE_##name##_RESP) \
+        return false;
+    WIRE_ONE_WAY_MESSAGES(WIRE_ONE_WAY_CHECK_)
+#undef WIRE_ONE_WAY_CHECK_
     switch (type) {
 #define WIRE_TYPE_CASE_(name, number, req, resp) \
     case WIRE_##name:                            \
@@ -270,6 +276,16 @@ bool wire_type_known(uint32_t type)
         return true;
     }
     return false;
+}
+
+/*
+ * An error response has no type-specific body (nil or the error's detail),
+ * so it can be encoded and decoded for any response type, known or not:
+ * that is how a receiver answers a frame type it does not know.
+ */
+static bool is_error_response(const struct wire_frame *f)
+{
+    return wire_type_is_response(f->type) && f->error != WIRE_OK;
 }
 
 const char *wire_type_name(uint32_t type)
@@ -288,7 +304,7 @@ const char *wire_type_name(uint32_t type)
 
 static void encode_body(struct wire_writer *w, const struct wire_frame *f)
 {
-    if (wire_type_is_response(f->type) && f->error != WIRE_OK) {
+    if (is_error_response(f)) {
         switch (f->error) {
 #define WIRE_DETAIL_ENC_(ename, detail) \
     case WIRE_ERR_##ename:              \
@@ -315,7 +331,7 @@ static void encode_body(struct wire_writer *w, const struct wire_frame *f)
 
 static int decode_body(struct wire_reader *r, struct wire_arena *a, struct wire_frame *f)
 {
-    if (wire_type_is_response(f->type) && f->error != WIRE_OK) {
+    if (is_error_response(f)) {
         switch (f->error) {
 #define WIRE_DETAIL_DEC_(ename, detail) \
     case WIRE_ERR_##ename:              \
@@ -350,7 +366,7 @@ int wire_frame_encode(struct wire_writer *w, const struct wire_frame *f)
 {
     if (w->err != WIRE_OK)
         return w->err;
-    if (!wire_type_known(f->type))
+    if (!wire_type_known(f->type) && !is_error_response(f))
         return WIRE_ERR_UNKNOWN_TYPE;
     size_t start = w->len;
     bool response = wire_type_is_response(f->type);
@@ -397,14 +413,15 @@ static int decode_envelope(struct wire_reader *r, struct wire_arena *a, struct w
     r->field = "version";
     if (f->version != WIRE_PROTOCOL_VERSION)
         return wire_reader_fail(r, WIRE_ERR_UNSUPPORTED_VERSION);
+    bool known = wire_type_known(f->type);
+    bool response = wire_type_is_response(f->type);
     r->field = "type";
-    if (!wire_type_known(f->type))
+    if (!known && !response)
         return wire_reader_fail(r, WIRE_ERR_UNKNOWN_TYPE);
 
-    bool response = wire_type_is_response(f->type);
-    uint32_t known = response ? RESPONSE_ENVELOPE_ELEMENTS : REQUEST_ENVELOPE_ELEMENTS;
+    uint32_t envelope_elements = response ? RESPONSE_ENVELOPE_ELEMENTS : REQUEST_ENVELOPE_ELEMENTS;
     r->field = "envelope";
-    if (elements < known)
+    if (elements < envelope_elements)
         return wire_reader_fail(r, WIRE_ERR_TRUNCATED);
     if (response) {
         r->field = "error";
@@ -413,27 +430,47 @@ static int decode_envelope(struct wire_reader *r, struct wire_arena *a, struct w
         r->field = "error_message";
         if ((rc = wire_read_str(r, WIRE_STRING_BYTES_MAX, &f->error_message)) != WIRE_OK)
             return rc;
+        /* A response of an unknown type is only readable as an error response. */
+        r->field = "type";
+        if (!known && f->error == WIRE_OK)
+            return wire_reader_fail(r, WIRE_ERR_UNKNOWN_TYPE);
     }
     if ((rc = decode_body(r, a, f)) != WIRE_OK)
         return rc;
     r->field = "envelope (trailing elements)";
-    return skip_extra(r, elements - known);
+    return skip_extra(r, elements - envelope_elements);
 }
 
 int wire_frame_decode(const void *buf, size_t len, struct wire_arena *arena, struct wire_frame *f,
                       size_t *consumed, char *why, size_t why_cap)
 {
     struct wire_reader r;
-    /* Never look past one maximal frame: a longer one is FRAME_TOO_LARGE. */
+    size_t arena_used = arena->used;
+    /* Never look past one maximal frame first. */
     wire_reader_init(&r, buf, len < WIRE_FRAME_BYTES_MAX ? len : WIRE_FRAME_BYTES_MAX);
     memset(f, 0, sizeof(*f));
-
     int rc = decode_envelope(&r, arena, f);
+
+    /*
+     * Ran out of bytes at the frame limit with more input behind it: the
+     * frame is either longer than the limit or malformed. Only the error
+     * path pays for telling the two apart, by decoding again unbounded.
+     */
     if (rc == WIRE_ERR_TRUNCATED && len > WIRE_FRAME_BYTES_MAX) {
-        r.err = WIRE_ERR_FRAME_TOO_LARGE;
-        rc = WIRE_ERR_FRAME_TOO_LARGE;
+        struct wire_reader unbounded;
+        struct wire_frame scratch;
+        wire_reader_init(&unbounded, buf, len);
+        arena->used = arena_used;
+        memset(&scratch, 0, sizeof(scratch));
+        if (decode_envelope(&unbounded, arena, &scratch) != WIRE_ERR_TRUNCATED) {
+            r.err = WIRE_ERR_FRAME_TOO_LARGE;
+            r.err_field = "frame";
+            r.err_offset = WIRE_FRAME_BYTES_MAX;
+            rc = WIRE_ERR_FRAME_TOO_LARGE;
+        }
     }
     if (rc != WIRE_OK) {
+        arena->used = arena_used;
         if (why != NULL)
             wire_reader_describe(&r, why, why_cap);
         return rc;
@@ -457,21 +494,4 @@ void wire_frame_init_response(struct wire_frame *resp, const struct wire_frame *
         resp->error_message.ptr = (const uint8_t *)message;
         resp->error_message.len = (uint32_t)(n < WIRE_STRING_BYTES_MAX ? n : WIRE_STRING_BYTES_MAX);
     }
-}
-
-bool wire_topic_name_valid(const void *name, size_t len)
-{
-    const unsigned char *s = name;
-    if (len == 0 || len > WIRE_TOPIC_NAME_BYTES_MAX)
-        return false;
-    if ((len == 1 && s[0] == '.') || (len == 2 && s[0] == '.' && s[1] == '.'))
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = s[i];
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '.' || c == '_' || c == '-';
-        if (!ok)
-            return false;
-    }
-    return true;
 }

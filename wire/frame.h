@@ -143,7 +143,4 @@ int wire_frame_decode(const void *buf, size_t len, struct wire_arena *arena, str
 void wire_frame_init_response(struct wire_frame *resp, const struct wire_frame *request,
                               int error, const char *message);
 
-/* 1..249 bytes of [A-Za-z0-9._-], and not "." or "..". */
-bool wire_topic_name_valid(const void *name, size_t len);
-
 #endif

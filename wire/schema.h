@@ -17,13 +17,14 @@
  *   BINS         array of at most ARG bins, each at most WIRE_BATCH_BYTES_MAX
  *   ARRAY        array of at most WIRE_ARRAY_ITEMS_MAX structs of type ARG
  *
- * Compatibility: a later minor revision may append fields to a body; a
- * decoder ignores elements beyond the ones it knows and rejects a body that
- * has fewer. Reordering, removing or retyping a field needs a new
- * WIRE_PROTOCOL_VERSION.
+ * Compatibility: a receiver ignores elements beyond the ones it knows (in
+ * a body, an entry or the envelope), so a sender may append fields that
+ * older receivers can do without. A receiver requires every field it
+ * knows, so appending a field that receivers rely on, or reordering,
+ * removing or retyping one, needs a new WIRE_PROTOCOL_VERSION.
  *
  * Adding a request: list its request and response fields here, add one
- * M(...) line to WIRE_CLIENT_MESSAGES, document it in docs/protocol.md and
+ * M(...) line to WIRE_MESSAGES, document it in docs/protocol.md and
  * add an example to tests/vectors/examples.c. The codec, the golden vectors
  * and the malformed-input tests pick it up from these lists.
  */
@@ -229,7 +230,8 @@
  * no fields (an empty array). Numbers are part of the protocol: never reuse.
  *   1..31   client requests
  *   32..63  peer (broker-to-broker) messages
- * TIMEOUT_NOW has no response; its response type is reserved.
+ * One-way messages (WIRE_ONE_WAY_MESSAGES) have no response: their
+ * response type number is reserved and no decoder accepts it.
  */
 #define WIRE_MESSAGES(M)                                                            \
     M(METADATA, 1, metadata_req, metadata_resp)                                     \
@@ -243,6 +245,8 @@
     M(REQUEST_VOTE, 33, request_vote_req, request_vote_resp)                        \
     M(INSTALL_SNAPSHOT, 34, install_snapshot_req, install_snapshot_resp)            \
     M(TIMEOUT_NOW, 35, timeout_now_req, empty)
+
+#define WIRE_ONE_WAY_MESSAGES(O) O(TIMEOUT_NOW)
 
 /*
  * Error details: E(ERROR NAME, detail struct). A response whose error has a

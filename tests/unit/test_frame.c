@@ -12,6 +12,7 @@
 #include "suites.h"
 #include "tests/vectors/examples.h"
 #include "wire/frame.h"
+#include "wire/validate.h"
 
 static uint8_t buf[64 * 1024];
 static uint8_t arena_mem[256 * 1024];
@@ -327,7 +328,8 @@ START_TEST(unknown_version_and_type_keep_the_correlation_id)
     ck_assert_uint_eq(f.correlation_id, 77);
     ck_assert_uint_eq(f.type, 30);
 
-    start_request(&w, 4, WIRE_TIMEOUT_NOW_RESP + 1);
+    /* Requests of unassigned peer types too. */
+    start_request(&w, 4, 63);
     wire_write_array(&w, 0);
     ck_assert_int_eq(decode(buf, w.len, &f, NULL, 0), WIRE_ERR_UNKNOWN_TYPE);
 
@@ -356,6 +358,86 @@ static size_t nested_request(size_t depth)
     wire_write_nil(&w);
     return w.len;
 }
+
+/* A response envelope [1, type, 5, error, "msg", body] with an empty-array body. */
+static size_t response_frame(uint32_t type, uint32_t error)
+{
+    struct wire_writer w;
+    wire_writer_init(&w, buf, sizeof(buf));
+    wire_write_array(&w, 6);
+    wire_write_uint(&w, WIRE_PROTOCOL_VERSION);
+    wire_write_uint(&w, type);
+    wire_write_uint(&w, 5);
+    wire_write_uint(&w, error);
+    wire_write_str(&w, "msg", 3);
+    if (error == WIRE_OK)
+        wire_write_array(&w, 0);
+    else
+        wire_write_nil(&w);
+    return w.len;
+}
+
+START_TEST(one_way_response_type_is_reserved)
+{
+    struct wire_frame f;
+    ck_assert(!wire_type_known(WIRE_TIMEOUT_NOW_RESP));
+    size_t len = response_frame(WIRE_TIMEOUT_NOW_RESP, WIRE_OK);
+    ck_assert_int_eq(decode(buf, len, &f, NULL, 0), WIRE_ERR_UNKNOWN_TYPE);
+
+    memset(&f, 0, sizeof(f));
+    f.version = WIRE_PROTOCOL_VERSION;
+    f.type = WIRE_TIMEOUT_NOW_RESP;
+    struct wire_writer w;
+    wire_writer_init(&w, buf, sizeof(buf));
+    ck_assert_int_eq(wire_frame_encode(&w, &f), WIRE_ERR_UNKNOWN_TYPE);
+}
+END_TEST
+
+START_TEST(unknown_types_can_be_answered_with_an_error)
+{
+    /* A broker answers a request type it does not know (from a newer
+     * client) with UNKNOWN_TYPE, keeping the correlation id. */
+    struct wire_writer w;
+    struct wire_frame req, resp, got;
+    start_request(&w, 4, 30);
+    wire_write_array(&w, 0);
+    ck_assert_int_eq(decode(buf, w.len, &req, NULL, 0), WIRE_ERR_UNKNOWN_TYPE);
+    wire_frame_init_response(&resp, &req, WIRE_ERR_UNKNOWN_TYPE, "unknown frame type 30");
+    ck_assert_uint_eq(resp.type, 30 | WIRE_RESPONSE_BIT);
+    wire_writer_init(&w, buf, sizeof(buf));
+    ck_assert_int_eq(wire_frame_encode(&w, &resp), WIRE_OK);
+    ck_assert_int_eq(decode(buf, w.len, &got, NULL, 0), WIRE_OK);
+    ck_assert_uint_eq(got.type, 30 | WIRE_RESPONSE_BIT);
+    ck_assert_uint_eq(got.correlation_id, 77);
+    ck_assert_uint_eq(got.error, WIRE_ERR_UNKNOWN_TYPE);
+
+    /* ... but an unknown response type claiming success is not readable. */
+    size_t len = response_frame(30 | WIRE_RESPONSE_BIT, WIRE_OK);
+    ck_assert_int_eq(decode(buf, len, &got, NULL, 0), WIRE_ERR_UNKNOWN_TYPE);
+    resp.error = WIRE_OK;
+    wire_writer_init(&w, buf, sizeof(buf));
+    ck_assert_int_eq(wire_frame_encode(&w, &resp), WIRE_ERR_UNKNOWN_TYPE);
+}
+END_TEST
+
+START_TEST(malformed_frame_followed_by_much_data_is_truncated_not_too_large)
+{
+    /* A DELETE_TOPIC whose body lacks its field, followed by 9 MiB of
+     * other frames: the error is about this frame (TRUNCATED), not its size. */
+    size_t cap = WIRE_FRAME_BYTES_MAX + WIRE_MIB + 64;
+    uint8_t *message = calloc(1, cap);
+    struct wire_writer w;
+    wire_writer_init(&w, message, cap);
+    wire_write_array(&w, 4);
+    wire_write_uint(&w, WIRE_PROTOCOL_VERSION);
+    wire_write_uint(&w, WIRE_DELETE_TOPIC);
+    wire_write_uint(&w, 1);
+    wire_write_array(&w, 0);
+    struct wire_frame f;
+    ck_assert_int_eq(decode(message, cap, &f, NULL, 0), WIRE_ERR_TRUNCATED);
+    free(message);
+}
+END_TEST
 
 START_TEST(nesting_abuse)
 {
@@ -556,6 +638,51 @@ START_TEST(topic_names)
 }
 END_TEST
 
+START_TEST(create_topic_validation)
+{
+    char why[160];
+    struct wire_create_topic_req req = {
+        .name = {(const uint8_t *)"orders", 6},
+        .partitions = 3,
+        .replication_factor = 3,
+        .retention_ms = -1,
+        .retention_bytes = -1,
+    };
+    ck_assert_int_eq(wire_validate_create_topic(&req, why, sizeof(why)), WIRE_OK);
+    ck_assert_str_eq(why, "");
+
+    req.name = (struct wire_bytes){(const uint8_t *)"bad name", 8};
+    ck_assert_int_eq(wire_validate_create_topic(&req, why, sizeof(why)), WIRE_ERR_INVALID_TOPIC_NAME);
+    ck_assert_ptr_ne(strstr(why, "249"), NULL);
+    req.name = (struct wire_bytes){(const uint8_t *)"orders", 6};
+
+    req.partitions = 0;
+    ck_assert_int_eq(wire_validate_create_topic(&req, why, sizeof(why)), WIRE_ERR_INVALID_PARTITIONS);
+    req.partitions = WIRE_PARTITIONS_MAX + 1;
+    ck_assert_int_eq(wire_validate_create_topic(&req, why, sizeof(why)), WIRE_ERR_INVALID_PARTITIONS);
+    ck_assert_str_eq(why, "partitions must be between 1 and 10000");
+    req.partitions = WIRE_PARTITIONS_MAX;
+    ck_assert_int_eq(wire_validate_create_topic(&req, NULL, 0), WIRE_OK);
+
+    req.replication_factor = 0;
+    ck_assert_int_eq(wire_validate_create_topic(&req, why, sizeof(why)),
+                     WIRE_ERR_INVALID_REPLICATION_FACTOR);
+    req.replication_factor = WIRE_REPLICAS_MAX + 1;
+    ck_assert_int_eq(wire_validate_create_topic(&req, why, sizeof(why)),
+                     WIRE_ERR_INVALID_REPLICATION_FACTOR);
+    req.replication_factor = 1;
+
+    req.retention_ms = 0;
+    ck_assert_int_eq(wire_validate_create_topic(&req, why, sizeof(why)), WIRE_ERR_INVALID_REQUEST);
+    req.retention_ms = -2;
+    ck_assert_int_eq(wire_validate_create_topic(&req, why, sizeof(why)), WIRE_ERR_INVALID_REQUEST);
+    req.retention_ms = 1000;
+    req.retention_bytes = -5;
+    ck_assert_int_eq(wire_validate_create_topic(&req, why, sizeof(why)), WIRE_ERR_INVALID_REQUEST);
+    ck_assert_ptr_ne(strstr(why, "retention_bytes"), NULL);
+}
+END_TEST
+
 START_TEST(type_names)
 {
     ck_assert_str_eq(wire_type_name(WIRE_PRODUCE), "PRODUCE");
@@ -582,6 +709,9 @@ Suite *frame_suite(void)
     tcase_add_test(tm, frame_larger_than_the_frame_limit);
     tcase_add_test(tm, unknown_version_and_type_keep_the_correlation_id);
     tcase_add_test(tm, nesting_abuse);
+    tcase_add_test(tm, one_way_response_type_is_reserved);
+    tcase_add_test(tm, unknown_types_can_be_answered_with_an_error);
+    tcase_add_test(tm, malformed_frame_followed_by_much_data_is_truncated_not_too_large);
     tcase_add_test(tm, arena_exhaustion_is_a_limit_error);
     suite_add_tcase(s, tm);
     TCase *tc = tcase_create("codec");
@@ -590,6 +720,7 @@ Suite *frame_suite(void)
     tcase_add_test(tc, several_frames_in_one_message);
     tcase_add_test(tc, encoder_enforces_the_decoder_limits);
     tcase_add_test(tc, topic_names);
+    tcase_add_test(tc, create_topic_validation);
     tcase_add_test(tc, type_names);
     suite_add_tcase(s, tc);
     return s;
