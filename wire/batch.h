@@ -46,6 +46,9 @@
 #define WIRE_BATCH_HEADER_BYTES 68u
 #define WIRE_BATCH_CRC_START 16u
 
+static_assert(WIRE_RECORD_BYTES_MAX + WIRE_BATCH_HEADER_BYTES <= WIRE_BATCH_BYTES_MAX,
+              "a record within its limit always fits one uncompressed batch");
+
 enum wire_codec {
     WIRE_CODEC_NONE = 0,
     WIRE_CODEC_LZ4 = 1,
@@ -125,7 +128,12 @@ struct wire_batch_builder {
     int32_t base_sequence;
 };
 
-/* cap is clamped to WIRE_BATCH_HEADER_BYTES + WIRE_BATCH_RECORDS_BYTES_MAX. */
+/*
+ * cap is clamped to WIRE_BATCH_HEADER_BYTES + WIRE_BATCH_RECORDS_BYTES_MAX,
+ * and to WIRE_BATCH_BYTES_MAX for WIRE_CODEC_NONE (uncompressed records
+ * cannot shrink, so more could never be finished). The builder points into
+ * itself (the writer's packer): do not copy or move it after init.
+ */
 void wire_batch_builder_init(struct wire_batch_builder *b, void *buf, size_t cap,
                              enum wire_codec codec);
 void wire_batch_builder_set_producer(struct wire_batch_builder *b, int64_t producer_id,
@@ -136,7 +144,8 @@ void wire_batch_builder_set_producer(struct wire_batch_builder *b, int64_t produ
  * BUFFER_FULL (finish this batch and start another), RECORD_TOO_LARGE (the
  * record alone exceeds WIRE_RECORD_BYTES_MAX, or its key or a header exceeds
  * its limit), LIMIT_EXCEEDED (WIRE_BATCH_RECORDS_MAX records, or more than
- * WIRE_HEADERS_MAX headers).
+ * WIRE_HEADERS_MAX headers), BAD_VALUE (the record's timestamp minus the
+ * first record's does not fit in an int64).
  */
 int wire_batch_builder_add(struct wire_batch_builder *b, const struct wire_record *rec);
 
@@ -174,7 +183,11 @@ struct wire_record_iter {
     struct wire_header headers[WIRE_HEADERS_MAX]; /* the current record's headers */
 };
 
-/* Errors: CORRUPT_BATCH (decompression failed or gave the wrong size), BUFFER_FULL. */
+/*
+ * Errors: CORRUPT_BATCH (decompression failed or gave the wrong size),
+ * BUFFER_FULL (scratch too small), and for a header that did not come from
+ * wire_batch_validate the header checks' UNSUPPORTED_CODEC and BATCH_TOO_LARGE.
+ */
 int wire_record_iter_init(struct wire_record_iter *it, const struct wire_batch_header *h,
                           void *scratch, size_t scratch_cap, const char **why);
 

@@ -27,11 +27,16 @@
 #define WIRE_BATCH_BYTES_MAX (1u * WIRE_MIB)
 /* The records of one batch once decompressed: bounds the LZ4 output buffer. */
 #define WIRE_BATCH_RECORDS_BYTES_MAX (4u * WIRE_MIB)
-/* Records in one batch. The smallest record encodes in 7 bytes. */
+/* Records in one batch. A record encodes in 7 bytes at the least (11 once
+ * its offset delta needs 5 bytes), so only a compressed batch of empty
+ * records reaches this. */
 #define WIRE_BATCH_RECORDS_MAX 131072u
 
-/* One record, encoded (key + value + headers + framing). */
-#define WIRE_RECORD_BYTES_MAX (1u * WIRE_MIB)
+/* One record, encoded (key + value + headers + framing). 1 KiB below the
+ * batch limit, so a record that passes this limit always fits one batch,
+ * uncompressed, with its header: a producer never holds a record it can
+ * send in no batch at all. */
+#define WIRE_RECORD_BYTES_MAX (WIRE_BATCH_BYTES_MAX - 1u * WIRE_KIB)
 #define WIRE_KEY_BYTES_MAX (64u * WIRE_KIB)
 #define WIRE_HEADERS_MAX 64u
 #define WIRE_HEADER_NAME_BYTES_MAX 255u
@@ -65,7 +70,8 @@ static_assert(WIRE_BATCH_BYTES_MAX + 64u * WIRE_KIB <= WIRE_FRAME_BYTES_MAX,
               "a produce request with one maximal batch fits in a frame");
 static_assert(WIRE_BATCH_BYTES_MAX <= WIRE_BATCH_RECORDS_BYTES_MAX,
               "an uncompressed batch body fits the decompression bound");
-static_assert(WIRE_RECORD_BYTES_MAX <= WIRE_BATCH_RECORDS_BYTES_MAX, "a record fits in a batch");
+static_assert(WIRE_RECORD_BYTES_MAX + 128u <= WIRE_BATCH_BYTES_MAX,
+              "a maximal record fits an uncompressed batch with its 68-byte header");
 static_assert(WIRE_KEY_BYTES_MAX < WIRE_RECORD_BYTES_MAX, "a key fits in a record");
 static_assert(WIRE_HEADER_VALUE_BYTES_MAX < WIRE_RECORD_BYTES_MAX, "a header fits in a record");
 static_assert(WIRE_SNAPSHOT_CHUNK_BYTES_MAX + 64u * WIRE_KIB <= WIRE_FRAME_BYTES_MAX,
