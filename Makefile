@@ -45,6 +45,15 @@ FUZZ_CFLAGS := $(COMMON_CFLAGS) -O1 -fsanitize=fuzzer,address,undefined \
 export ASAN_OPTIONS ?= detect_leaks=1:abort_on_error=1:strict_string_checks=1:check_initialization_order=1
 export UBSAN_OPTIONS ?= halt_on_error=1:print_stacktrace=1
 
+# Short progress lines by default; `make V=1` prints every command.
+ifeq ($(V),1)
+Q :=
+quiet = @true
+else
+Q := @
+quiet = @echo "  $(1) $(2)"
+endif
+
 REL := $(BUILD)/release
 TST := $(BUILD)/test
 BIN := $(BUILD)/bin
@@ -88,7 +97,7 @@ test-build: $(UNIT_TESTS) $(FUZZERS) build
 # The last line is a plain "tests: N passed, 0 failed" summary (unit checks
 # plus fuzz targets) for CI; any failure stops the run with a non-zero status.
 test-run: test-build
-	@echo "== unit tests (ASan+UBSan+LSan) =="
+	@echo "== unit tests (ASan+UBSan+LSan): $(UNIT_TESTS) =="
 	@set -o pipefail; $(UNIT_TESTS) 2>&1 | tee $(TST)/unit-tests.log
 	@echo "== fuzz smoke: $(FUZZ_SMOKE_SECONDS)s per target =="
 	@$(MAKE) --no-print-directory fuzz-smoke
@@ -102,10 +111,16 @@ fuzz: $(FUZZERS)
 define run_fuzzer
 	@mkdir -p $(BUILD)/fuzz/work/$(1)
 	@echo "-- fuzz_$(1): $(2)s"
-	@$(BUILD)/fuzz/fuzz_$(1) -max_total_time=$(2) -print_final_stats=1 -max_len=65536 \
-	    -artifact_prefix=$(BUILD)/fuzz/ $(BUILD)/fuzz/work/$(1) tests/fuzz/corpus/$(1) 2>&1 \
-	    | grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb|INFO: seed corpus|==[0-9]+==|SUMMARY|Done)' ; \
-	    test $${PIPESTATUS[0]} -eq 0
+	@if $(BUILD)/fuzz/fuzz_$(1) -max_total_time=$(2) -print_final_stats=1 -max_len=65536 \
+	        -artifact_prefix=$(BUILD)/fuzz/ $(BUILD)/fuzz/work/$(1) tests/fuzz/corpus/$(1) \
+	        > $(BUILD)/fuzz/$(1).log 2>&1; then \
+	    grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb|INFO: seed corpus|Done)' \
+	        $(BUILD)/fuzz/$(1).log; \
+	else \
+	    tail -n 80 $(BUILD)/fuzz/$(1).log; \
+	    echo "fuzz_$(1) FAILED: full log $(BUILD)/fuzz/$(1).log, reproducer in $(BUILD)/fuzz/"; \
+	    exit 1; \
+	fi
 
 endef
 
@@ -138,36 +153,44 @@ clean:
 
 $(REL)/obj/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(RELEASE_CFLAGS) -c $< -o $@
+	$(call quiet,CC,$@)
+	$(Q)$(CC) $(RELEASE_CFLAGS) -c $< -o $@
 
 $(TST)/obj/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(TEST_CFLAGS) -c $< -o $@
+	$(call quiet,CC,$@)
+	$(Q)$(CC) $(TEST_CFLAGS) -c $< -o $@
 
 $(WIRE_LIB): $(WIRE_SRC:%.c=$(REL)/obj/%.o)
 	@mkdir -p $(@D)
-	$(AR) rcs $@ $^
+	$(call quiet,AR,$@)
+	$(Q)$(AR) rcs $@ $^
 
 $(WIRE_LIB_TEST): $(WIRE_SRC:%.c=$(TST)/obj/%.o)
 	@mkdir -p $(@D)
-	$(AR) rcs $@ $^
+	$(call quiet,AR,$@)
+	$(Q)$(AR) rcs $@ $^
 
 $(BIN)/raftmq-codec-bench: $(REL)/obj/bench/codec_bench.o $(WIRE_LIB)
 	@mkdir -p $(@D)
-	$(CC) $(RELEASE_CFLAGS) $^ $(PKG_LIBS) -o $@
+	$(call quiet,LD,$@)
+	$(Q)$(CC) $(RELEASE_CFLAGS) $^ $(PKG_LIBS) -o $@
 
 $(BIN)/raftmq-wire-vectors: $(REL)/obj/tests/vectors/wire_vectors_main.o \
                             $(REL)/obj/tests/vectors/examples.o $(WIRE_LIB)
 	@mkdir -p $(@D)
-	$(CC) $(RELEASE_CFLAGS) $^ $(PKG_LIBS) -o $@
+	$(call quiet,LD,$@)
+	$(Q)$(CC) $(RELEASE_CFLAGS) $^ $(PKG_LIBS) -o $@
 
 $(UNIT_TESTS): $(UNIT_TEST_SRC:%.c=$(TST)/obj/%.o) $(TST)/obj/tests/vectors/examples.o \
                $(WIRE_LIB_TEST)
 	@mkdir -p $(@D)
-	$(CC) $(TEST_CFLAGS) $^ $(PKG_LIBS) $(CHECK_LIBS) -o $@
+	$(call quiet,LD,$@)
+	$(Q)$(CC) $(TEST_CFLAGS) $^ $(PKG_LIBS) $(CHECK_LIBS) -o $@
 
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(WIRE_SRC) $(wildcard wire/*.h)
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) $< $(WIRE_SRC) $(PKG_LIBS) -o $@
+	$(call quiet,FUZZ,$@)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) $< $(WIRE_SRC) $(PKG_LIBS) -o $@
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

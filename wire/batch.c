@@ -257,21 +257,20 @@ void wire_batch_builder_init(struct wire_batch_builder *b, void *buf, size_t cap
         wire_writer_init(&b->records, b->buf + WIRE_BATCH_HEADER_BYTES, cap - WIRE_BATCH_HEADER_BYTES);
     else
         wire_writer_init(&b->records, b->buf, 0);
-    b->codec = (uint8_t)codec;
-    b->record_count = 0;
-    b->first_timestamp = 0;
-    b->max_timestamp = 0;
-    b->producer_id = -1;
-    b->producer_epoch = -1;
-    b->base_sequence = -1;
+    b->header = (struct wire_batch_header){
+        .codec = (uint8_t)codec,
+        .producer_id = -1,
+        .producer_epoch = -1,
+        .base_sequence = -1,
+    };
 }
 
 void wire_batch_builder_set_producer(struct wire_batch_builder *b, int64_t producer_id,
                                      int16_t producer_epoch, int32_t base_sequence)
 {
-    b->producer_id = producer_id;
-    b->producer_epoch = producer_epoch;
-    b->base_sequence = base_sequence;
+    b->header.producer_id = producer_id;
+    b->header.producer_epoch = producer_epoch;
+    b->header.base_sequence = base_sequence;
 }
 
 /*
@@ -296,21 +295,21 @@ static const uint8_t *nonnull_ptr(struct wire_bytes b)
 int wire_batch_builder_add(struct wire_batch_builder *b, const struct wire_record *rec)
 {
     assert(rec->header_count == 0 || rec->headers != NULL);
-    if (b->record_count >= WIRE_BATCH_RECORDS_MAX)
+    if (b->header.record_count >= WIRE_BATCH_RECORDS_MAX)
         return WIRE_ERR_LIMIT_EXCEEDED;
     if (rec->header_count > WIRE_HEADERS_MAX)
         return WIRE_ERR_LIMIT_EXCEEDED;
 
     int64_t timestamp_delta = 0;
-    if (b->record_count > 0 &&
-        __builtin_sub_overflow(rec->timestamp, b->first_timestamp, &timestamp_delta))
+    if (b->header.record_count > 0 &&
+        __builtin_sub_overflow(rec->timestamp, b->header.first_timestamp, &timestamp_delta))
         return WIRE_ERR_BAD_VALUE;
 
     uint32_t key_len = rec->has_key ? rec->key.len : 0;
     if (key_len > WIRE_KEY_BYTES_MAX)
         return WIRE_ERR_RECORD_TOO_LARGE;
     /* Sizes add up in 64 bits: 64 headers of 4 GiB claimed lengths cannot wrap. */
-    uint64_t size = 1 + mp_uint_bytes(b->record_count) + mp_int_bytes(timestamp_delta) +
+    uint64_t size = 1 + mp_uint_bytes(b->header.record_count) + mp_int_bytes(timestamp_delta) +
                     (rec->has_key ? mp_bin_bytes(key_len) : 1) + mp_bin_bytes(rec->value.len) +
                     mp_container_bytes(rec->header_count);
     for (uint32_t i = 0; i < rec->header_count; i++) {
@@ -329,7 +328,7 @@ int wire_batch_builder_add(struct wire_batch_builder *b, const struct wire_recor
 
     size_t len_before = w->len;
     wire_write_array(w, RECORD_FIELDS_MIN);
-    wire_write_uint(w, b->record_count);
+    wire_write_uint(w, b->header.record_count);
     wire_write_int(w, timestamp_delta);
     if (rec->has_key)
         wire_write_bin(w, nonnull_ptr(rec->key), key_len);
@@ -350,13 +349,13 @@ int wire_batch_builder_add(struct wire_batch_builder *b, const struct wire_recor
         return err;
     }
 
-    if (b->record_count == 0) {
-        b->first_timestamp = rec->timestamp;
-        b->max_timestamp = rec->timestamp;
-    } else if (rec->timestamp > b->max_timestamp) {
-        b->max_timestamp = rec->timestamp;
+    if (b->header.record_count == 0) {
+        b->header.first_timestamp = rec->timestamp;
+        b->header.max_timestamp = rec->timestamp;
+    } else if (rec->timestamp > b->header.max_timestamp) {
+        b->header.max_timestamp = rec->timestamp;
     }
-    b->record_count++;
+    b->header.record_count++;
     return WIRE_OK;
 }
 
@@ -369,27 +368,40 @@ size_t wire_batch_lz4_buf_bytes(size_t records_bytes)
     return records_bytes + extra;
 }
 
-static void batch_write_header(uint8_t *p, const struct wire_batch_builder *b, uint8_t codec,
-                               uint32_t records_bytes, uint32_t stored_bytes)
+/* Writes the fixed-width header of `h` in front of its records, CRC last. */
+static void batch_write_header(uint8_t *p, const struct wire_batch_header *h)
 {
     p[BATCH_OFF_ARRAY] = BATCH_MARKER_ARRAY12;
     p[BATCH_OFF_VERSION] = WIRE_BATCH_VERSION;
     for (size_t i = 0; i < sizeof(batch_markers) / sizeof(batch_markers[0]); i++)
         p[batch_markers[i].offset] = batch_markers[i].marker;
-    store_be(p + BATCH_OFF_BASE_OFFSET + 1, 0, 8);
-    p[BATCH_OFF_CODEC + 1] = codec;
-    store_be(p + BATCH_OFF_RECORD_COUNT + 1, b->record_count, 4);
-    store_be(p + BATCH_OFF_FIRST_TIMESTAMP + 1, (uint64_t)b->first_timestamp, 8);
-    store_be(p + BATCH_OFF_MAX_TIMESTAMP + 1, (uint64_t)b->max_timestamp, 8);
-    store_be(p + BATCH_OFF_PRODUCER_ID + 1, (uint64_t)b->producer_id, 8);
-    store_be(p + BATCH_OFF_PRODUCER_EPOCH + 1, (uint16_t)b->producer_epoch, 2);
-    store_be(p + BATCH_OFF_BASE_SEQUENCE + 1, (uint32_t)b->base_sequence, 4);
-    store_be(p + BATCH_OFF_RECORDS_BYTES + 1, records_bytes, 4);
-    store_be(p + BATCH_OFF_RECORDS + 1, stored_bytes, 4);
+    store_be(p + BATCH_OFF_BASE_OFFSET + 1, h->base_offset, 8);
+    p[BATCH_OFF_CODEC + 1] = h->codec;
+    store_be(p + BATCH_OFF_RECORD_COUNT + 1, h->record_count, 4);
+    store_be(p + BATCH_OFF_FIRST_TIMESTAMP + 1, (uint64_t)h->first_timestamp, 8);
+    store_be(p + BATCH_OFF_MAX_TIMESTAMP + 1, (uint64_t)h->max_timestamp, 8);
+    store_be(p + BATCH_OFF_PRODUCER_ID + 1, (uint64_t)h->producer_id, 8);
+    store_be(p + BATCH_OFF_PRODUCER_EPOCH + 1, (uint16_t)h->producer_epoch, 2);
+    store_be(p + BATCH_OFF_BASE_SEQUENCE + 1, (uint32_t)h->base_sequence, 4);
+    store_be(p + BATCH_OFF_RECORDS_BYTES + 1, h->records_bytes, 4);
+    store_be(p + BATCH_OFF_RECORDS + 1, h->records.len, 4);
     /* Last: the CRC covers every byte written above from the codec on. */
-    size_t len = WIRE_BATCH_HEADER_BYTES + (size_t)stored_bytes;
+    size_t len = WIRE_BATCH_HEADER_BYTES + (size_t)h->records.len;
     uint32_t crc = wire_crc32c(0, p + WIRE_BATCH_CRC_START, len - WIRE_BATCH_CRC_START);
     store_be(p + BATCH_OFF_CRC + 1, crc, 4);
+}
+
+/* Writes b's header for records stored at p + WIRE_BATCH_HEADER_BYTES, and returns the batch. */
+static struct wire_bytes batch_seal(const struct wire_batch_builder *b, uint8_t *p, uint8_t codec,
+                                    uint32_t records_bytes, uint32_t stored_bytes)
+{
+    struct wire_batch_header h = b->header;
+    h.base_offset = 0;
+    h.codec = codec;
+    h.records_bytes = records_bytes;
+    h.records = (struct wire_bytes){p + WIRE_BATCH_HEADER_BYTES, stored_bytes};
+    batch_write_header(p, &h);
+    return (struct wire_bytes){p, WIRE_BATCH_HEADER_BYTES + stored_bytes};
 }
 
 /*
@@ -402,14 +414,14 @@ static void batch_write_header(uint8_t *p, const struct wire_batch_builder *b, u
 int wire_batch_builder_finish(struct wire_batch_builder *b, void *lz4_buf, size_t lz4_cap,
                               struct wire_bytes *out)
 {
-    if (b->record_count == 0)
+    if (b->header.record_count == 0)
         return WIRE_ERR_INVALID_REQUEST;
     size_t records_len = b->records.len;
     assert(b->records.err == WIRE_OK);
     assert(records_len <= WIRE_BATCH_RECORDS_BYTES_MAX);
-    assert(records_len >= (size_t)b->record_count * RECORD_BYTES_MIN);
+    assert(records_len >= (size_t)b->header.record_count * RECORD_BYTES_MIN);
 
-    if (b->codec == WIRE_CODEC_LZ4) {
+    if (b->header.codec == WIRE_CODEC_LZ4) {
         if (lz4_buf == NULL || lz4_cap < wire_batch_lz4_buf_bytes(records_len))
             return WIRE_ERR_BUFFER_FULL;
         size_t bound = records_len - 1;
@@ -421,18 +433,14 @@ int wire_batch_builder_finish(struct wire_batch_builder *b, void *lz4_buf, size_
                                           (int)bound);
         if (stored > 0) {
             assert((size_t)stored < records_len);
-            batch_write_header(dst, b, WIRE_CODEC_LZ4, (uint32_t)records_len, (uint32_t)stored);
-            out->ptr = dst;
-            out->len = WIRE_BATCH_HEADER_BYTES + (uint32_t)stored;
+            *out = batch_seal(b, dst, WIRE_CODEC_LZ4, (uint32_t)records_len, (uint32_t)stored);
             return WIRE_OK;
         }
     }
 
     if (records_len > WIRE_BATCH_BYTES_MAX - WIRE_BATCH_HEADER_BYTES)
         return WIRE_ERR_BATCH_TOO_LARGE;
-    batch_write_header(b->buf, b, WIRE_CODEC_NONE, (uint32_t)records_len, (uint32_t)records_len);
-    out->ptr = b->buf;
-    out->len = WIRE_BATCH_HEADER_BYTES + (uint32_t)records_len;
+    *out = batch_seal(b, b->buf, WIRE_CODEC_NONE, (uint32_t)records_len, (uint32_t)records_len);
     return WIRE_OK;
 }
 

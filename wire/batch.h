@@ -119,13 +119,9 @@ struct wire_batch_builder {
     uint8_t *buf; /* caller-owned */
     size_t cap;
     struct wire_writer records; /* private */
-    uint8_t codec;
-    uint32_t record_count;
-    int64_t first_timestamp;
-    int64_t max_timestamp;
-    int64_t producer_id;
-    int16_t producer_epoch;
-    int32_t base_sequence;
+    /* The batch so far: codec as requested, count, timestamps, producer
+     * fields. finish fills in the sizes and the codec actually used. */
+    struct wire_batch_header header;
 };
 
 /*
@@ -151,7 +147,7 @@ int wire_batch_builder_add(struct wire_batch_builder *b, const struct wire_recor
 
 static inline uint32_t wire_batch_builder_count(const struct wire_batch_builder *b)
 {
-    return b->record_count;
+    return b->header.record_count;
 }
 
 /*

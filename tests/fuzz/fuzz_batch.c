@@ -256,8 +256,8 @@ static void build_mode(const uint8_t *in, size_t n)
     CHECK(wire_batch_validate(copy, out.len, &h, NULL) == WIRE_OK);
     CHECK(h.base_offset == 0 && h.record_count == accepted);
     CHECK(h.first_timestamp == ts_first && h.max_timestamp == ts_max);
-    CHECK(h.producer_id == b.producer_id && h.producer_epoch == b.producer_epoch &&
-          h.base_sequence == b.base_sequence);
+    CHECK(h.producer_id == b.header.producer_id && h.producer_epoch == b.header.producer_epoch &&
+          h.base_sequence == b.header.base_sequence);
     CHECK(h.records_bytes == b.records.len);
     CHECK(h.codec == WIRE_CODEC_NONE || (codec == WIRE_CODEC_LZ4 && h.records.len < h.records_bytes));
 
