@@ -68,6 +68,8 @@ FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c)
 WIRE_LIB := $(LIB)/libraftmq_wire.a
 WIRE_LIB_TEST := $(TST)/lib/libraftmq_wire.a
 PROGRAMS := $(BIN)/raftmq-codec-bench $(BIN)/raftmq-wire-vectors
+# raftmq-wire-vectors is a development tool (it rewrites tests/vectors/): not installed.
+INSTALL_PROGRAMS := $(BIN)/raftmq-codec-bench
 UNIT_TESTS := $(TST)/bin/raftmq-unit-tests
 FUZZERS := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
 
@@ -142,7 +144,7 @@ run:
 
 install: build
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/raftmq/wire
-	install -m 755 $(PROGRAMS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 755 $(INSTALL_PROGRAMS) $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 $(WIRE_LIB) $(DESTDIR)$(PREFIX)/lib/
 	install -m 644 wire/*.h $(DESTDIR)$(PREFIX)/include/raftmq/wire/
 

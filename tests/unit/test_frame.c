@@ -619,6 +619,88 @@ START_TEST(encoder_enforces_the_decoder_limits)
 }
 END_TEST
 
+/* Encodes f, decodes it, and checks the re-encoding is identical. */
+static void assert_round_trip(const struct wire_frame *f, uint8_t *out, size_t cap)
+{
+    struct wire_writer w;
+    wire_writer_init(&w, out, cap);
+    ck_assert_int_eq(wire_frame_encode(&w, f), WIRE_OK);
+    size_t len = w.len;
+    struct wire_frame g;
+    struct wire_arena arena;
+    size_t consumed = 0;
+    wire_arena_init(&arena, arena_mem, sizeof(arena_mem));
+    ck_assert_int_eq(wire_frame_decode(out, len, &arena, &g, &consumed, NULL, 0), WIRE_OK);
+    ck_assert_uint_eq(consumed, len);
+    uint8_t *again = malloc(cap);
+    wire_writer_init(&w, again, cap);
+    ck_assert_int_eq(wire_frame_encode(&w, &g), WIRE_OK);
+    ck_assert_uint_eq(w.len, len);
+    ck_assert_int_eq(memcmp(out, again, len), 0);
+    free(again);
+}
+
+START_TEST(every_limit_is_inclusive)
+{
+    /* Values exactly at each limit encode, decode and round-trip. */
+    size_t cap = WIRE_FRAME_BYTES_MAX;
+    uint8_t *out = malloc(cap);
+    static uint8_t blob[WIRE_BATCH_BYTES_MAX];
+    memset(blob, 0xab, sizeof(blob));
+
+    /* An error message of exactly WIRE_STRING_BYTES_MAX bytes. */
+    struct wire_frame f;
+    memset(&f, 0, sizeof(f));
+    f.version = WIRE_PROTOCOL_VERSION;
+    f.type = WIRE_DELETE_TOPIC_RESP;
+    f.correlation_id = UINT64_MAX;
+    f.error = WIRE_ERR_UNKNOWN_TOPIC;
+    f.error_message = (struct wire_bytes){blob, WIRE_STRING_BYTES_MAX};
+    assert_round_trip(&f, out, cap);
+
+    /* A PRODUCE with WIRE_PRODUCE_BATCHES_MAX small batches. */
+    static struct wire_bytes batches[WIRE_PRODUCE_BATCHES_MAX];
+    for (size_t i = 0; i < WIRE_PRODUCE_BATCHES_MAX; i++)
+        batches[i] = (struct wire_bytes){blob, 100};
+    memset(&f, 0, sizeof(f));
+    f.version = WIRE_PROTOCOL_VERSION;
+    f.type = WIRE_PRODUCE;
+    f.body.produce_req.topic = (struct wire_bytes){blob, WIRE_STRING_BYTES_MAX};
+    f.body.produce_req.partition = UINT32_MAX;
+    f.body.produce_req.timeout_ms = UINT32_MAX;
+    f.body.produce_req.batches = (struct wire_bytes_array){WIRE_PRODUCE_BATCHES_MAX, batches};
+    assert_round_trip(&f, out, cap);
+
+    /* Seven batches of exactly WIRE_BATCH_BYTES_MAX: just under the 8 MiB frame. */
+    for (size_t i = 0; i < 7; i++)
+        batches[i] = (struct wire_bytes){blob, WIRE_BATCH_BYTES_MAX};
+    f.body.produce_req.batches.count = 7;
+    assert_round_trip(&f, out, cap);
+
+    /* A partition with WIRE_REPLICAS_MAX replicas and extreme integers. */
+    static uint32_t replicas[WIRE_REPLICAS_MAX] = {1, 2, 3, 4, 5, 6, UINT32_MAX};
+    struct wire_partition_meta pm = {.partition = UINT32_MAX, .leader_id = UINT32_MAX,
+                                     .leader_term = UINT64_MAX,
+                                     .replicas = {WIRE_REPLICAS_MAX, replicas}};
+    struct wire_topic_meta tm = {.name = {blob, 1}, .error = UINT32_MAX, .partitions = {1, &pm}};
+    memset(&f, 0, sizeof(f));
+    f.version = WIRE_PROTOCOL_VERSION;
+    f.type = WIRE_METADATA_RESP;
+    f.body.metadata_resp.topics = (typeof(f.body.metadata_resp.topics)){1, &tm};
+    assert_round_trip(&f, out, cap);
+
+    /* Signed extremes. */
+    memset(&f, 0, sizeof(f));
+    f.version = WIRE_PROTOCOL_VERSION;
+    f.type = WIRE_LIST_OFFSETS;
+    f.body.list_offsets_req.spec = INT64_MIN;
+    assert_round_trip(&f, out, cap);
+    f.body.list_offsets_req.spec = INT64_MAX;
+    assert_round_trip(&f, out, cap);
+    free(out);
+}
+END_TEST
+
 START_TEST(topic_names)
 {
     ck_assert(wire_topic_name_valid("orders", 6));
@@ -718,6 +800,7 @@ Suite *frame_suite(void)
     tcase_add_test(tc, trailing_fields_are_skipped);
     tcase_add_test(tc, unknown_error_code_body_is_skipped);
     tcase_add_test(tc, several_frames_in_one_message);
+    tcase_add_test(tc, every_limit_is_inclusive);
     tcase_add_test(tc, encoder_enforces_the_decoder_limits);
     tcase_add_test(tc, topic_names);
     tcase_add_test(tc, create_topic_validation);
