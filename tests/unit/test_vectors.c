@@ -11,6 +11,7 @@
 
 #include "suites.h"
 #include "tests/vectors/examples.h"
+#include "wire/batch.h"
 #include "wire/frame.h"
 
 #define VECTORS_DIR RAFTMQ_SOURCE_DIR "/tests/vectors"
@@ -164,6 +165,109 @@ START_TEST(every_frame_type_has_an_example)
 }
 END_TEST
 
+static int record_eq(const struct wire_record *a, const struct wire_record *b)
+{
+    if (a->offset != b->offset || a->timestamp != b->timestamp || a->has_key != b->has_key ||
+        a->key.len != b->key.len || a->value.len != b->value.len ||
+        a->header_count != b->header_count)
+        return 0;
+    if ((a->key.len && memcmp(a->key.ptr, b->key.ptr, a->key.len) != 0) ||
+        (a->value.len && memcmp(a->value.ptr, b->value.ptr, a->value.len) != 0))
+        return 0;
+    for (uint32_t i = 0; i < a->header_count; i++) {
+        const struct wire_header *x = &a->headers[i], *y = &b->headers[i];
+        if (x->name.len != y->name.len || x->value.len != y->value.len ||
+            memcmp(x->name.ptr, y->name.ptr, x->name.len) != 0 ||
+            (x->value.len && memcmp(x->value.ptr, y->value.ptr, x->value.len) != 0))
+            return 0;
+    }
+    return 1;
+}
+
+/* Same header fields (all but crc and stored size) and the same records. */
+static void assert_same_batch_content(const uint8_t *a, size_t a_len, const uint8_t *b, size_t b_len)
+{
+    static uint8_t scratch_a[WIRE_BATCH_RECORDS_BYTES_MAX], scratch_b[WIRE_BATCH_RECORDS_BYTES_MAX];
+    struct wire_batch_header ha, hb;
+    ck_assert_int_eq(wire_batch_validate(a, a_len, &ha, NULL), WIRE_OK);
+    ck_assert_int_eq(wire_batch_validate(b, b_len, &hb, NULL), WIRE_OK);
+    ck_assert(ha.base_offset == hb.base_offset && ha.codec == hb.codec &&
+              ha.record_count == hb.record_count && ha.first_timestamp == hb.first_timestamp &&
+              ha.max_timestamp == hb.max_timestamp && ha.producer_id == hb.producer_id &&
+              ha.producer_epoch == hb.producer_epoch && ha.base_sequence == hb.base_sequence &&
+              ha.records_bytes == hb.records_bytes);
+    struct wire_record_iter ia, ib;
+    struct wire_record ra, rb;
+    ck_assert_int_eq(wire_record_iter_init(&ia, &ha, scratch_a, sizeof(scratch_a), NULL), WIRE_OK);
+    ck_assert_int_eq(wire_record_iter_init(&ib, &hb, scratch_b, sizeof(scratch_b), NULL), WIRE_OK);
+    /* Decompressed, the records must be byte-identical too. */
+    ck_assert_int_eq(memcmp(ia.reader.start, ib.reader.start, ha.records_bytes), 0);
+    while (wire_record_iter_has_next(&ia)) {
+        ck_assert_int_eq(wire_record_iter_next(&ia, &ra, NULL), WIRE_OK);
+        ck_assert_int_eq(wire_record_iter_next(&ib, &rb, NULL), WIRE_OK);
+        ck_assert(record_eq(&ra, &rb));
+    }
+}
+
+START_TEST(batch_example_builds_its_vector)
+{
+    const struct wire_batch_example *ex = &wire_batch_examples[_i];
+    long len = wire_example_read_vector(VECTORS_DIR, ex->name, vector, sizeof(vector));
+    ck_assert_msg(len > 0, "missing or unreadable vector %s/%s.hex", VECTORS_DIR, ex->name);
+    struct wire_bytes batch = ex->build(encoded, WIRE_EXAMPLE_BATCH_BYTES);
+    ck_assert_ptr_nonnull(batch.ptr);
+    if (ex->compressed)
+        assert_same_batch_content(batch.ptr, batch.len, vector, (size_t)len);
+    else
+        ck_assert_msg(batch.len == (size_t)len && memcmp(batch.ptr, vector, batch.len) == 0,
+                      "%s: the builder's batch differs from the golden vector", ex->name);
+    /* The committed bytes validate and every record reads back. */
+    struct wire_batch_header h;
+    static uint8_t scratch[WIRE_BATCH_RECORDS_BYTES_MAX];
+    ck_assert_int_eq(wire_batch_validate(vector, (size_t)len, &h, NULL), WIRE_OK);
+    ck_assert_int_eq(wire_batch_verify_records(&h, scratch, sizeof(scratch), NULL), WIRE_OK);
+}
+END_TEST
+
+START_TEST(batch_vectors_hold_the_example_values)
+{
+    struct wire_batch_header h;
+    struct wire_record_iter it;
+    struct wire_record rec;
+    static uint8_t scratch[WIRE_BATCH_RECORDS_BYTES_MAX];
+
+    long len = wire_example_read_vector(VECTORS_DIR, "batch_one_record", vector, sizeof(vector));
+    ck_assert_int_eq(len, 82); /* the example in docs/protocol.md */
+    ck_assert_int_eq(wire_batch_validate(vector, (size_t)len, &h, NULL), WIRE_OK);
+    ck_assert_uint_eq(h.crc, 0xEEB541E0u);
+    ck_assert_int_eq(h.first_timestamp, 1767225600000LL);
+
+    len = wire_example_read_vector(VECTORS_DIR, "batch_lz4_headers", vector, sizeof(vector));
+    ck_assert_int_eq(wire_batch_validate(vector, (size_t)len, &h, NULL), WIRE_OK);
+    ck_assert_uint_eq(h.codec, WIRE_CODEC_LZ4);
+    ck_assert_uint_eq(h.base_offset, 1000);
+    ck_assert_int_eq(h.producer_id, 4242);
+    ck_assert_int_eq(h.producer_epoch, 3);
+    ck_assert_int_eq(h.base_sequence, 100);
+    ck_assert_int_eq(h.max_timestamp, 1767225600005LL);
+    ck_assert_int_eq(wire_record_iter_init(&it, &h, scratch, sizeof(scratch), NULL), WIRE_OK);
+    ck_assert_int_eq(wire_record_iter_next(&it, &rec, NULL), WIRE_OK);
+    ck_assert_uint_eq(rec.offset, 1000);
+    ck_assert(!rec.has_key);
+    ck_assert_int_eq(wire_record_iter_next(&it, &rec, NULL), WIRE_OK);
+    ck_assert(rec.has_key);
+    ck_assert_uint_eq(rec.key.len, 0);
+    ck_assert_uint_eq(rec.header_count, 3);
+    ck_assert(bytes_eq(rec.headers[1].name, "retry") && bytes_eq(rec.headers[1].value, "1"));
+    ck_assert(bytes_eq(rec.headers[2].name, "retry") && bytes_eq(rec.headers[2].value, "2"));
+    ck_assert_int_eq(wire_record_iter_next(&it, &rec, NULL), WIRE_OK);
+    ck_assert_uint_eq(rec.offset, 1002);
+    ck_assert_int_eq(rec.timestamp, 1767225599990LL);
+    ck_assert(bytes_eq(rec.key, "customer-17"));
+    ck_assert(!wire_record_iter_has_next(&it));
+}
+END_TEST
+
 Suite *vectors_suite(void)
 {
     Suite *s = suite_create("vectors");
@@ -173,6 +277,8 @@ Suite *vectors_suite(void)
     tcase_add_loop_test(tc, vector_is_one_msgpack_array_for_msgpack_c, 0, (int)wire_examples_count);
     tcase_add_test(tc, decoded_fields_hold_the_example_values);
     tcase_add_test(tc, every_frame_type_has_an_example);
+    tcase_add_loop_test(tc, batch_example_builds_its_vector, 0, (int)wire_batch_examples_count);
+    tcase_add_test(tc, batch_vectors_hold_the_example_values);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -15,7 +15,7 @@ int main(int argc, char **argv)
 {
     if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
         printf("usage: raftmq-wire-vectors [DIR]\n"
-               "Encodes every example frame of tests/vectors/examples.c and writes DIR/<name>.hex\n"
+               "Encodes every example frame and batch of tests/vectors/examples.c and writes DIR/<name>.hex\n"
                "(default DIR: %s/tests/vectors). Only for intended protocol changes.\n",
                RAFTMQ_SOURCE_DIR);
         return 0;
@@ -37,6 +37,18 @@ int main(int argc, char **argv)
             return 1;
         }
         printf("%-28s %4zu bytes\n", wire_examples[i].name, w.len);
+    }
+    for (size_t i = 0; i < wire_batch_examples_count; i++) {
+        struct wire_bytes batch = wire_batch_examples[i].build(buf, sizeof(buf));
+        if (batch.ptr == NULL) {
+            fprintf(stderr, "%s: building the batch failed\n", wire_batch_examples[i].name);
+            return 1;
+        }
+        if (wire_example_write_vector(dir, wire_batch_examples[i].name, batch.ptr, batch.len) != 0) {
+            fprintf(stderr, "%s: cannot write into %s\n", wire_batch_examples[i].name, dir);
+            return 1;
+        }
+        printf("%-28s %4u bytes\n", wire_batch_examples[i].name, batch.len);
     }
     return 0;
 }
