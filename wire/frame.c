@@ -10,13 +10,16 @@ void wire_arena_init(struct wire_arena *a, void *buf, size_t cap)
     a->buf = buf;
     a->cap = cap;
     a->used = 0;
+    a->exhausted = false;
 }
 
 void *wire_arena_alloc(struct wire_arena *a, size_t size)
 {
     size_t start = (a->used + 7u) & ~(size_t)7u;
-    if (start > a->cap || size > a->cap - start)
+    if (start > a->cap || size > a->cap - start) {
+        a->exhausted = true;
         return NULL;
+    }
     a->used = start + size;
     return a->buf + start;
 }

@@ -93,11 +93,20 @@ struct wire_frame {
     } body;
 };
 
-/* Bump allocator for the arrays of decoded frames; caller-owned memory. */
+/*
+ * Bump allocator for the arrays of decoded frames; caller-owned memory.
+ * Decoding n bytes never needs more than WIRE_ARENA_BYTES_PER_INPUT_BYTE * n
+ * bytes of arena (each array element costs at least one input byte and at
+ * most about ten bytes of struct), so an arena of that size never runs out;
+ * a smaller one turns large frames into LIMIT_EXCEEDED. fuzz_frame checks it.
+ */
+#define WIRE_ARENA_BYTES_PER_INPUT_BYTE 16u
+
 struct wire_arena {
     uint8_t *buf;
     size_t cap;
     size_t used;
+    bool exhausted; /* set when an allocation did not fit */
 };
 
 void wire_arena_init(struct wire_arena *a, void *buf, size_t cap);

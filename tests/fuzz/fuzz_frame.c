@@ -12,7 +12,8 @@
 
 #include "wire/frame.h"
 
-static uint8_t arena_mem[1 << 20];
+/* -max_len is 65536 in the Makefile; the arena covers inputs up to that. */
+static uint8_t arena_mem[65536 * WIRE_ARENA_BYTES_PER_INPUT_BYTE];
 static uint8_t first[1 << 20];
 static uint8_t second[1 << 20];
 
@@ -29,6 +30,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size); /* called by libFu
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     size_t off = 0;
+    if (size > 65536)
+        return 0;
     for (int frames = 0; frames < 64 && off < size; frames++) {
         struct wire_arena arena;
         struct wire_frame f;
@@ -38,6 +41,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         int rc = wire_frame_decode(data + off, size - off, &arena, &f, &consumed, why, sizeof(why));
         if (rc != WIRE_OK) {
             if (!wire_err_known(rc) || why[0] == '\0')
+                __builtin_trap();
+            /* The arena is WIRE_ARENA_BYTES_PER_INPUT_BYTE times any input: never short. */
+            if (arena.exhausted)
                 __builtin_trap();
             return 0;
         }

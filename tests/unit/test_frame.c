@@ -569,6 +569,61 @@ START_TEST(arena_exhaustion_is_a_limit_error)
 }
 END_TEST
 
+START_TEST(arena_of_sixteen_times_the_input_suffices)
+{
+    /* The densest structs the schema allows, as many as fit: minimal
+     * topic_meta and broker_status entries, each a few bytes on the wire. */
+    size_t cap = 512 * 1024;
+    uint8_t *frame = malloc(cap);
+    struct wire_writer w;
+    wire_writer_init(&w, frame, cap);
+    wire_write_array(&w, 6);
+    wire_write_uint(&w, WIRE_PROTOCOL_VERSION);
+    wire_write_uint(&w, WIRE_CLUSTER_STATUS_RESP);
+    wire_write_uint(&w, 1);
+    wire_write_uint(&w, 0);
+    wire_write_str(&w, "", 0);
+    wire_write_array(&w, 3);
+    wire_write_uint(&w, 0);
+    wire_write_array(&w, 30000);
+    for (int i = 0; i < 30000; i++) {
+        wire_write_array(&w, 4);
+        wire_write_uint(&w, 0);
+        wire_write_str(&w, "", 0);
+        wire_write_str(&w, "", 0);
+        wire_write_bool(&w, 0);
+    }
+    wire_write_array(&w, 20000);
+    for (int i = 0; i < 20000; i++) {
+        wire_write_array(&w, 7);
+        wire_write_str(&w, "", 0);
+        for (int k = 0; k < 5; k++)
+            wire_write_uint(&w, 0);
+        wire_write_array(&w, 0);
+    }
+    ck_assert_int_eq(w.err, WIRE_OK);
+    size_t arena_cap = w.len * WIRE_ARENA_BYTES_PER_INPUT_BYTE;
+    uint8_t *mem = malloc(arena_cap);
+    struct wire_arena arena;
+    struct wire_frame f;
+    size_t consumed;
+    wire_arena_init(&arena, mem, arena_cap);
+    ck_assert_int_eq(wire_frame_decode(frame, w.len, &arena, &f, &consumed, NULL, 0), WIRE_OK);
+    ck_assert(!arena.exhausted);
+    ck_assert_uint_eq(f.body.cluster_status_resp.brokers.count, 30000);
+    ck_assert_uint_eq(f.body.cluster_status_resp.groups.count, 20000);
+
+    /* A quarter of that arena is not enough, and says so. */
+    wire_arena_init(&arena, mem, arena_cap / 4);
+    ck_assert_int_eq(wire_frame_decode(frame, w.len, &arena, &f, &consumed, NULL, 0),
+                     WIRE_ERR_LIMIT_EXCEEDED);
+    ck_assert(arena.exhausted);
+    ck_assert_uint_eq(arena.used, 0); /* a failed decode gives its arena space back */
+    free(mem);
+    free(frame);
+}
+END_TEST
+
 START_TEST(encoder_enforces_the_decoder_limits)
 {
     struct wire_frame req, resp;
@@ -795,6 +850,7 @@ Suite *frame_suite(void)
     tcase_add_test(tm, unknown_types_can_be_answered_with_an_error);
     tcase_add_test(tm, malformed_frame_followed_by_much_data_is_truncated_not_too_large);
     tcase_add_test(tm, arena_exhaustion_is_a_limit_error);
+    tcase_add_test(tm, arena_of_sixteen_times_the_input_suffices);
     suite_add_tcase(s, tm);
     TCase *tc = tcase_create("codec");
     tcase_add_test(tc, trailing_fields_are_skipped);
