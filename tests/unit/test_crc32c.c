@@ -60,6 +60,30 @@ START_TEST(implementations_agree_at_every_length_and_alignment)
 }
 END_TEST
 
+START_TEST(implementations_agree_on_long_inputs)
+{
+    /* Long enough for the three-chain path (3 x 1 KiB blocks) and its joins,
+     * at lengths around the block boundaries and every alignment mod 8. */
+    static uint8_t data[40000 + 8];
+    uint32_t x = 777;
+    for (size_t i = 0; i < sizeof(data); i++) {
+        x = x * 1103515245u + 12345u;
+        data[i] = (uint8_t)(x >> 16);
+    }
+    static const size_t lengths[] = {3071, 3072, 3073, 3079, 3080, 6143, 6144, 6151,
+                                     9216, 12345, 20000, 40000};
+    for (size_t align = 0; align < 8; align++)
+        for (size_t i = 0; i < sizeof(lengths) / sizeof(lengths[0]); i++)
+            ck_assert_uint_eq(crc_hw_or_portable(0x12345678u, data + align, lengths[i]),
+                              wire_crc32c_portable(0x12345678u, data + align, lengths[i]));
+    /* A long run of zeros and of ones, whose CRCs the joins must get exactly. */
+    memset(data, 0, sizeof(data));
+    ck_assert_uint_eq(crc_hw_or_portable(0, data, 40000), wire_crc32c_portable(0, data, 40000));
+    memset(data, 0xff, sizeof(data));
+    ck_assert_uint_eq(crc_hw_or_portable(0, data, 40000), wire_crc32c_portable(0, data, 40000));
+}
+END_TEST
+
 START_TEST(incremental_equals_whole)
 {
     const char *text = "the quick brown fox jumps over the lazy dog, twice over";
@@ -95,6 +119,7 @@ Suite *crc32c_suite(void)
     TCase *tc = tcase_create("crc32c");
     tcase_add_test(tc, known_vectors);
     tcase_add_test(tc, implementations_agree_at_every_length_and_alignment);
+    tcase_add_test(tc, implementations_agree_on_long_inputs);
     tcase_add_test(tc, incremental_equals_whole);
     tcase_add_test(tc, detects_every_single_bit_flip);
     suite_add_tcase(s, tc);
