@@ -182,58 +182,53 @@ int wire_read_bool(struct wire_reader *r, int *value)
     return WIRE_OK;
 }
 
-/*
- * Reads any integer encoding without consuming on error. The value is
- * returned as a sign and a magnitude-like pair: for non-negative values
- * *negative = 0 and *u holds it; for negative ones *negative = 1 and *s.
- */
-static int read_integer(struct wire_reader *r, int *negative, uint64_t *u, int64_t *s)
+/* An integer as read: its sign decides which of `u` and `s` holds it. */
+struct mp_integer {
+    const uint8_t *at; /* where its encoding starts, to rewind on a range error */
+    int negative;
+    uint64_t u; /* when !negative */
+    int64_t s;  /* when negative */
+};
+
+/* Reads any integer encoding; consumes nothing on error. */
+static int read_integer(struct wire_reader *r, struct mp_integer *v)
 {
     if (r->pos >= r->end)
         return wire_reader_fail(r, WIRE_ERR_TRUNCATED);
     uint8_t m = *r->pos;
     uint64_t raw;
     int rc;
+    v->at = r->pos;
+    v->negative = 0;
     if (m <= 0x7f) {
-        *negative = 0;
-        *u = m;
+        v->u = m;
         r->pos++;
         return WIRE_OK;
     }
     if (m >= 0xe0) {
-        *negative = 1;
-        *s = (int8_t)m;
+        v->negative = 1;
+        v->s = (int8_t)m;
         r->pos++;
         return WIRE_OK;
     }
     switch (m) {
-    case 0xcc: case 0xcd: case 0xce: case 0xcf: {
-        unsigned width = 1u << (m - 0xcc);
-        if ((rc = read_marker_and_be(r, width, &raw)) != WIRE_OK)
+    case 0xcc: case 0xcd: case 0xce: case 0xcf:
+        if ((rc = read_marker_and_be(r, 1u << (m - 0xcc), &raw)) != WIRE_OK)
             return rc;
-        *negative = 0;
-        *u = raw;
+        v->u = raw;
         return WIRE_OK;
-    }
     case 0xd0: case 0xd1: case 0xd2: case 0xd3: {
         unsigned width = 1u << (m - 0xd0);
         if ((rc = read_marker_and_be(r, width, &raw)) != WIRE_OK)
             return rc;
-        int64_t v;
-        if (width == 1)
-            v = (int8_t)raw;
-        else if (width == 2)
-            v = (int16_t)raw;
-        else if (width == 4)
-            v = (int32_t)raw;
-        else
-            v = (int64_t)raw;
-        if (v < 0) {
-            *negative = 1;
-            *s = v;
+        /* Sign-extend from `width` bytes. */
+        unsigned shift = 64u - 8u * width;
+        int64_t value = (int64_t)(raw << shift) >> shift;
+        if (value < 0) {
+            v->negative = 1;
+            v->s = value;
         } else {
-            *negative = 0;
-            *u = (uint64_t)v;
+            v->u = (uint64_t)value;
         }
         return WIRE_OK;
     }
@@ -242,39 +237,34 @@ static int read_integer(struct wire_reader *r, int *negative, uint64_t *u, int64
     }
 }
 
+static int integer_out_of_range(struct wire_reader *r, const struct mp_integer *v)
+{
+    r->pos = v->at;
+    return wire_reader_fail(r, WIRE_ERR_BAD_VALUE);
+}
+
 int wire_read_uint(struct wire_reader *r, uint64_t max, uint64_t *value)
 {
-    const uint8_t *at = r->pos;
-    int negative = 0;
-    uint64_t u = 0;
-    int64_t s = 0;
-    int rc = read_integer(r, &negative, &u, &s);
+    struct mp_integer v;
+    int rc = read_integer(r, &v);
     if (rc != WIRE_OK)
         return rc;
-    if (negative || u > max) {
-        r->pos = at;
-        return wire_reader_fail(r, WIRE_ERR_BAD_VALUE);
-    }
-    *value = u;
+    if (v.negative || v.u > max)
+        return integer_out_of_range(r, &v);
+    *value = v.u;
     return WIRE_OK;
 }
 
 int wire_read_int(struct wire_reader *r, int64_t min, int64_t max, int64_t *value)
 {
-    const uint8_t *at = r->pos;
-    int negative = 0;
-    uint64_t u = 0;
-    int64_t s = 0;
-    int rc = read_integer(r, &negative, &u, &s);
+    struct mp_integer v;
+    int rc = read_integer(r, &v);
     if (rc != WIRE_OK)
         return rc;
-    int in_range = negative ? (s >= min && s <= max)
-                            : (u <= (uint64_t)INT64_MAX && (int64_t)u >= min && (int64_t)u <= max);
-    if (!in_range) {
-        r->pos = at;
-        return wire_reader_fail(r, WIRE_ERR_BAD_VALUE);
-    }
-    *value = negative ? s : (int64_t)u;
+    if (v.negative ? (v.s < min || v.s > max)
+                   : (v.u > (uint64_t)INT64_MAX || (int64_t)v.u < min || (int64_t)v.u > max))
+        return integer_out_of_range(r, &v);
+    *value = v.negative ? v.s : (int64_t)v.u;
     return WIRE_OK;
 }
 
