@@ -7,6 +7,7 @@
 
 #include <lz4.h>
 
+#include "byteorder.h"
 #include "crc32c.h"
 
 /* ---- layout ------------------------------------------------------------------ */
@@ -63,22 +64,6 @@ static_assert((uint64_t)WIRE_BATCH_RECORDS_MAX * RECORD_BYTES_MIN <= WIRE_BATCH_
 static_assert(WIRE_BATCH_RECORDS_BYTES_MAX <= LZ4_MAX_INPUT_SIZE, "LZ4 takes the records in one call");
 static_assert(WIRE_BATCH_RECORDS_BYTES_MAX <= INT_MAX, "LZ4 sizes are int");
 
-static uint64_t load_be(const uint8_t *p, unsigned width)
-{
-    uint64_t v = 0;
-    for (unsigned i = 0; i < width; i++)
-        v = (v << 8) | p[i];
-    return v;
-}
-
-static void store_be(uint8_t *p, uint64_t v, unsigned width)
-{
-    for (unsigned i = width; i > 0; i--) {
-        p[i - 1] = (uint8_t)v;
-        v >>= 8;
-    }
-}
-
 /* ---- validation ---------------------------------------------------------------- */
 
 static int batch_fail(const char **why, const char *sentence, int err)
@@ -115,11 +100,11 @@ int wire_batch_parse_header(const void *batch, size_t len, struct wire_batch_hea
                               WIRE_ERR_CORRUPT_BATCH);
 
     uint8_t codec = p[BATCH_OFF_CODEC + 1];
-    uint64_t record_count = load_be(p + BATCH_OFF_RECORD_COUNT + 1, 4);
-    int64_t first_timestamp = (int64_t)load_be(p + BATCH_OFF_FIRST_TIMESTAMP + 1, 8);
-    int64_t max_timestamp = (int64_t)load_be(p + BATCH_OFF_MAX_TIMESTAMP + 1, 8);
-    uint64_t records_bytes = load_be(p + BATCH_OFF_RECORDS_BYTES + 1, 4);
-    uint64_t stored_bytes = load_be(p + BATCH_OFF_RECORDS + 1, 4);
+    uint64_t record_count = wire_load_be(p + BATCH_OFF_RECORD_COUNT + 1, 4);
+    int64_t first_timestamp = (int64_t)wire_load_be(p + BATCH_OFF_FIRST_TIMESTAMP + 1, 8);
+    int64_t max_timestamp = (int64_t)wire_load_be(p + BATCH_OFF_MAX_TIMESTAMP + 1, 8);
+    uint64_t records_bytes = wire_load_be(p + BATCH_OFF_RECORDS_BYTES + 1, 4);
+    uint64_t stored_bytes = wire_load_be(p + BATCH_OFF_RECORDS + 1, 4);
 
     if (codec != WIRE_CODEC_NONE && codec != WIRE_CODEC_LZ4)
         return batch_fail(why, "unknown compression codec", WIRE_ERR_UNSUPPORTED_CODEC);
@@ -150,15 +135,15 @@ int wire_batch_parse_header(const void *batch, size_t len, struct wire_batch_hea
         return batch_fail(why, "max_timestamp is below first_timestamp", WIRE_ERR_CORRUPT_BATCH);
 
     if (h != NULL) {
-        h->base_offset = load_be(p + BATCH_OFF_BASE_OFFSET + 1, 8);
-        h->crc = (uint32_t)load_be(p + BATCH_OFF_CRC + 1, 4);
+        h->base_offset = wire_load_be(p + BATCH_OFF_BASE_OFFSET + 1, 8);
+        h->crc = (uint32_t)wire_load_be(p + BATCH_OFF_CRC + 1, 4);
         h->codec = codec;
         h->record_count = (uint32_t)record_count;
         h->first_timestamp = first_timestamp;
         h->max_timestamp = max_timestamp;
-        h->producer_id = (int64_t)load_be(p + BATCH_OFF_PRODUCER_ID + 1, 8);
-        h->producer_epoch = (int16_t)load_be(p + BATCH_OFF_PRODUCER_EPOCH + 1, 2);
-        h->base_sequence = (int32_t)load_be(p + BATCH_OFF_BASE_SEQUENCE + 1, 4);
+        h->producer_id = (int64_t)wire_load_be(p + BATCH_OFF_PRODUCER_ID + 1, 8);
+        h->producer_epoch = (int16_t)wire_load_be(p + BATCH_OFF_PRODUCER_EPOCH + 1, 2);
+        h->base_sequence = (int32_t)wire_load_be(p + BATCH_OFF_BASE_SEQUENCE + 1, 4);
         h->records_bytes = (uint32_t)records_bytes;
         h->records.ptr = p + WIRE_BATCH_HEADER_BYTES;
         h->records.len = (uint32_t)stored_bytes;
@@ -185,7 +170,7 @@ int wire_batch_validate(const void *batch, size_t len, struct wire_batch_header 
 
 void wire_batch_stamp_base_offset(void *batch, uint64_t base_offset)
 {
-    store_be((uint8_t *)batch + BATCH_OFF_BASE_OFFSET + 1, base_offset, 8);
+    wire_store_be((uint8_t *)batch + BATCH_OFF_BASE_OFFSET + 1, base_offset, 8);
 }
 
 /* ---- building ------------------------------------------------------------------ */
@@ -375,20 +360,20 @@ static void batch_write_header(uint8_t *p, const struct wire_batch_header *h)
     p[BATCH_OFF_VERSION] = WIRE_BATCH_VERSION;
     for (size_t i = 0; i < sizeof(batch_markers) / sizeof(batch_markers[0]); i++)
         p[batch_markers[i].offset] = batch_markers[i].marker;
-    store_be(p + BATCH_OFF_BASE_OFFSET + 1, h->base_offset, 8);
+    wire_store_be(p + BATCH_OFF_BASE_OFFSET + 1, h->base_offset, 8);
     p[BATCH_OFF_CODEC + 1] = h->codec;
-    store_be(p + BATCH_OFF_RECORD_COUNT + 1, h->record_count, 4);
-    store_be(p + BATCH_OFF_FIRST_TIMESTAMP + 1, (uint64_t)h->first_timestamp, 8);
-    store_be(p + BATCH_OFF_MAX_TIMESTAMP + 1, (uint64_t)h->max_timestamp, 8);
-    store_be(p + BATCH_OFF_PRODUCER_ID + 1, (uint64_t)h->producer_id, 8);
-    store_be(p + BATCH_OFF_PRODUCER_EPOCH + 1, (uint16_t)h->producer_epoch, 2);
-    store_be(p + BATCH_OFF_BASE_SEQUENCE + 1, (uint32_t)h->base_sequence, 4);
-    store_be(p + BATCH_OFF_RECORDS_BYTES + 1, h->records_bytes, 4);
-    store_be(p + BATCH_OFF_RECORDS + 1, h->records.len, 4);
+    wire_store_be(p + BATCH_OFF_RECORD_COUNT + 1, h->record_count, 4);
+    wire_store_be(p + BATCH_OFF_FIRST_TIMESTAMP + 1, (uint64_t)h->first_timestamp, 8);
+    wire_store_be(p + BATCH_OFF_MAX_TIMESTAMP + 1, (uint64_t)h->max_timestamp, 8);
+    wire_store_be(p + BATCH_OFF_PRODUCER_ID + 1, (uint64_t)h->producer_id, 8);
+    wire_store_be(p + BATCH_OFF_PRODUCER_EPOCH + 1, (uint16_t)h->producer_epoch, 2);
+    wire_store_be(p + BATCH_OFF_BASE_SEQUENCE + 1, (uint32_t)h->base_sequence, 4);
+    wire_store_be(p + BATCH_OFF_RECORDS_BYTES + 1, h->records_bytes, 4);
+    wire_store_be(p + BATCH_OFF_RECORDS + 1, h->records.len, 4);
     /* Last: the CRC covers every byte written above from the codec on. */
     size_t len = WIRE_BATCH_HEADER_BYTES + (size_t)h->records.len;
     uint32_t crc = wire_crc32c(0, p + WIRE_BATCH_CRC_START, len - WIRE_BATCH_CRC_START);
-    store_be(p + BATCH_OFF_CRC + 1, crc, 4);
+    wire_store_be(p + BATCH_OFF_CRC + 1, crc, 4);
 }
 
 /* Writes b's header for records stored at p + WIRE_BATCH_HEADER_BYTES, and returns the batch. */

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "byteorder.h"
 #include "errors.h"
 #include "limits.h"
 
@@ -138,20 +139,12 @@ size_t wire_reader_describe(const struct wire_reader *r, char *out, size_t cap)
     return (size_t)n < cap ? (size_t)n : cap - 1;
 }
 
-static uint64_t load_be(const uint8_t *p, unsigned width)
-{
-    uint64_t v = 0;
-    for (unsigned i = 0; i < width; i++)
-        v = (v << 8) | p[i];
-    return v;
-}
-
 /* Reads `width` big-endian bytes after a one-byte marker; consumes both. */
 static int read_marker_and_be(struct wire_reader *r, unsigned width, uint64_t *value)
 {
     if (wire_reader_remaining(r) < 1u + width)
         return wire_reader_fail(r, WIRE_ERR_TRUNCATED);
-    *value = load_be(r->pos + 1, width);
+    *value = wire_load_be(r->pos + 1, width);
     r->pos += 1u + width;
     return WIRE_OK;
 }
