@@ -17,6 +17,10 @@ BUILD ?= build
 PREFIX ?= /usr/local
 CC ?= cc
 FUZZ_CC ?= clang
+# Simulator seeds/events per seed inside `make test`; `make sim SEEDS=...` campaigns.
+SIM_SEEDS ?= 2000
+SIM_STEPS ?= 10000
+SEEDS ?= 100000
 # Seconds each fuzz target runs inside `make test` (smoke) and `make fuzz-run` (campaign).
 FUZZ_SMOKE_SECONDS ?= 4
 FUZZ_SECONDS ?= 60
@@ -62,26 +66,35 @@ LIB := $(BUILD)/lib
 # ---- sources ----------------------------------------------------------------
 
 WIRE_SRC := $(wildcard wire/*.c)
+RAFT_SRC := $(wildcard raft/*.c)
+STORAGE_SRC := $(wildcard broker/storage/*.c)
+SIM_SRC := $(wildcard tests/sim/*.c)
 UNIT_TEST_SRC := $(wildcard tests/unit/*.c)
 FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 
 WIRE_LIB := $(LIB)/libraftmq_wire.a
 WIRE_LIB_TEST := $(TST)/lib/libraftmq_wire.a
-PROGRAMS := $(BIN)/raftmq-codec-bench $(BIN)/raftmq-wire-vectors
+RAFT_LIB := $(LIB)/libraftmq_raft.a
+RAFT_LIB_TEST := $(TST)/lib/libraftmq_raft.a
+STORAGE_LIB := $(LIB)/libraftmq_storage.a
+STORAGE_LIB_TEST := $(TST)/lib/libraftmq_storage.a
+LIBS := $(WIRE_LIB) $(RAFT_LIB) $(STORAGE_LIB)
+PROGRAMS := $(BIN)/raftmq-codec-bench $(BIN)/raftmq-wire-vectors $(BIN)/raftmq-sim \
+            $(BIN)/raftmq-raft-bench $(BIN)/raftmq-storage-bench
 # raftmq-wire-vectors is a development tool (it rewrites tests/vectors/): not installed.
-INSTALL_PROGRAMS := $(BIN)/raftmq-codec-bench
+INSTALL_PROGRAMS := $(BIN)/raftmq-codec-bench $(BIN)/raftmq-raft-bench $(BIN)/raftmq-storage-bench
 UNIT_TESTS := $(TST)/bin/raftmq-unit-tests
 FUZZERS := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
 
 # ---- entry points -----------------------------------------------------------
 
 .PHONY: all build deps deps-check test test-build test-run fuzz fuzz-run fuzz-smoke \
-        bench run install clean
+        bench run install clean raft-purity sim
 
 all: deps-check
 	@$(MAKE) --no-print-directory build
 
-build: $(WIRE_LIB) $(PROGRAMS)
+build: $(LIBS) $(PROGRAMS)
 
 deps:
 	@.ci/deps
@@ -94,19 +107,44 @@ test:
 	@.ci/deps
 	@$(MAKE) --no-print-directory test-run
 
-test-build: $(UNIT_TESTS) $(FUZZERS) build
+test-build: raft-purity $(UNIT_TESTS) $(FUZZERS) build $(BIN)/raftmq-sim-bug
 
 # The last line is a plain "tests: N passed, 0 failed" summary (unit checks
 # plus fuzz targets) for CI; any failure stops the run with a non-zero status.
 test-run: test-build
 	@echo "== unit tests (ASan+UBSan+LSan): $(UNIT_TESTS) =="
 	@set -o pipefail; $(UNIT_TESTS) 2>&1 | tee $(TST)/unit-tests.log
+	@echo "== Raft simulator: $(SIM_SEEDS) seeds x $(SIM_STEPS) events =="
+	@$(BIN)/raftmq-sim --seeds $(SIM_SEEDS) --steps $(SIM_STEPS)
+	@echo "== Raft simulator must catch a planted double-vote bug =="
+	@tests/sim/expect_violation.sh $(BIN)/raftmq-sim-bug
 	@echo "== fuzz smoke: $(FUZZ_SMOKE_SECONDS)s per target =="
 	@$(MAKE) --no-print-directory fuzz-smoke
 	@checks=$$(sed -n 's/.*Checks: \([0-9]*\),.*/\1/p' $(TST)/unit-tests.log | tail -n 1); \
-	    echo "tests: $$(( checks + $(words $(FUZZ_TARGETS)) )) passed, 0 failed"
+	    echo "tests: $$(( checks + 3 + $(words $(FUZZ_TARGETS)) )) passed, 0 failed"
 
 fuzz: $(FUZZERS)
+
+# raft/ is a pure state machine: libc and its own headers only (DESIGN.md, "Raft").
+RAFT_ALLOWED_INCLUDES := assert.h inttypes.h limits.h stdbool.h stddef.h stdint.h stdio.h \
+                         stdlib.h string.h
+raft-purity:
+	@bad=$$(grep -Hn '^[[:space:]]*#[[:space:]]*include' raft/*.[ch] | \
+	    grep -vE '#[[:space:]]*include[[:space:]]*"[a-z_]+\.h"' | \
+	    grep -vE '#[[:space:]]*include[[:space:]]*<($(subst $(eval) ,|,$(subst .,\.,$(RAFT_ALLOWED_INCLUDES))))>'); \
+	if [ -n "$$bad" ]; then \
+	    echo "raft/ must include only libc and its own headers; found:" >&2; \
+	    echo "$$bad" >&2; exit 1; \
+	fi; \
+	echo "  raft/ includes only: $(RAFT_ALLOWED_INCLUDES) and its own headers"
+	@for f in $$(grep -ho '#[[:space:]]*include[[:space:]]*"[a-z_]*\.h"' raft/*.[ch] | \
+	        sed 's/.*"\(.*\)"/\1/' | sort -u); do \
+	    [ -f raft/$$f ] || { echo "raft/ includes \"$$f\" which is not in raft/" >&2; exit 1; }; \
+	done
+
+# A long simulator campaign: make sim SEEDS=1000000 [SIM_STEPS=10000]
+sim: $(BIN)/raftmq-sim
+	$(BIN)/raftmq-sim --seeds $(SEEDS) --steps $(SIM_STEPS)
 
 # Each target starts from its committed seed corpus; new inputs go to a scratch
 # directory under build/, so the committed corpus only changes on purpose.
@@ -143,10 +181,12 @@ run:
 	@echo "raftmq: try '$(BIN)/raftmq-codec-bench' or 'make test'."
 
 install: build
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/raftmq/wire
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib \
+	    $(DESTDIR)$(PREFIX)/include/raftmq/wire $(DESTDIR)$(PREFIX)/include/raftmq/raft
 	install -m 755 $(INSTALL_PROGRAMS) $(DESTDIR)$(PREFIX)/bin/
-	install -m 644 $(WIRE_LIB) $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 $(LIBS) $(DESTDIR)$(PREFIX)/lib/
 	install -m 644 wire/*.h $(DESTDIR)$(PREFIX)/include/raftmq/wire/
+	install -m 644 raft/raft.h $(DESTDIR)$(PREFIX)/include/raftmq/raft/
 
 clean:
 	rm -rf $(BUILD)
@@ -164,14 +204,16 @@ $(TST)/obj/%.o: %.c
 	$(Q)$(CC) $(TEST_CFLAGS) -c $< -o $@
 
 $(WIRE_LIB): $(WIRE_SRC:%.c=$(REL)/obj/%.o)
-	@mkdir -p $(@D)
-	$(call quiet,AR,$@)
-	$(Q)$(AR) rcs $@ $^
-
 $(WIRE_LIB_TEST): $(WIRE_SRC:%.c=$(TST)/obj/%.o)
+$(RAFT_LIB): $(RAFT_SRC:%.c=$(REL)/obj/%.o)
+$(RAFT_LIB_TEST): $(RAFT_SRC:%.c=$(TST)/obj/%.o)
+$(STORAGE_LIB): $(STORAGE_SRC:%.c=$(REL)/obj/%.o)
+$(STORAGE_LIB_TEST): $(STORAGE_SRC:%.c=$(TST)/obj/%.o)
+
+$(LIB)/%.a $(TST)/lib/%.a:
 	@mkdir -p $(@D)
 	$(call quiet,AR,$@)
-	$(Q)$(AR) rcs $@ $^
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
 $(BIN)/raftmq-codec-bench: $(REL)/obj/bench/codec_bench.o $(WIRE_LIB)
 	@mkdir -p $(@D)
@@ -185,10 +227,39 @@ $(BIN)/raftmq-wire-vectors: $(REL)/obj/tests/vectors/wire_vectors_main.o \
 	$(Q)$(CC) $(RELEASE_CFLAGS) $^ $(PKG_LIBS) -o $@
 
 $(UNIT_TESTS): $(UNIT_TEST_SRC:%.c=$(TST)/obj/%.o) $(TST)/obj/tests/vectors/examples.o \
-               $(WIRE_LIB_TEST)
+               $(STORAGE_LIB_TEST) $(RAFT_LIB_TEST) $(WIRE_LIB_TEST)
 	@mkdir -p $(@D)
 	$(call quiet,LD,$@)
-	$(Q)$(CC) $(TEST_CFLAGS) $^ $(PKG_LIBS) $(CHECK_LIBS) -o $@
+	$(Q)$(CC) $(TEST_CFLAGS) $^ $(PKG_LIBS) $(CHECK_LIBS) -lpthread -o $@
+
+# The simulator is built optimised (the Raft core's assertions are on in every
+# build): `make test` runs thousands of seeds and must stay fast.
+$(BIN)/raftmq-sim: $(SIM_SRC:%.c=$(REL)/obj/%.o) $(RAFT_LIB)
+	@mkdir -p $(@D)
+	$(call quiet,LD,$@)
+	$(Q)$(CC) $(RELEASE_CFLAGS) $^ -o $@
+
+# The same simulator over a core built with a planted bug (a node may vote
+# twice in one term): `make test` requires the checkers to report it.
+$(REL)/bug/raft/%.o: raft/%.c
+	@mkdir -p $(@D)
+	$(call quiet,CC,$@)
+	$(Q)$(CC) $(RELEASE_CFLAGS) -DRAFT_PLANTED_BUG_DOUBLE_VOTE -c $< -o $@
+
+$(BIN)/raftmq-sim-bug: $(SIM_SRC:%.c=$(REL)/obj/%.o) $(RAFT_SRC:%.c=$(REL)/bug/%.o)
+	@mkdir -p $(@D)
+	$(call quiet,LD,$@)
+	$(Q)$(CC) $(RELEASE_CFLAGS) $^ -o $@
+
+$(BIN)/raftmq-raft-bench: $(REL)/obj/bench/raft_bench.o $(RAFT_LIB)
+	@mkdir -p $(@D)
+	$(call quiet,LD,$@)
+	$(Q)$(CC) $(RELEASE_CFLAGS) $^ -o $@
+
+$(BIN)/raftmq-storage-bench: $(REL)/obj/bench/storage_bench.o $(STORAGE_LIB) $(WIRE_LIB)
+	@mkdir -p $(@D)
+	$(call quiet,LD,$@)
+	$(Q)$(CC) $(RELEASE_CFLAGS) $^ $(PKG_LIBS) -lpthread -o $@
 
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(WIRE_SRC) $(wildcard wire/*.h)
 	@mkdir -p $(@D)
