@@ -210,10 +210,17 @@ $(RAFT_LIB_TEST): $(RAFT_SRC:%.c=$(TST)/obj/%.o)
 $(STORAGE_LIB): $(STORAGE_SRC:%.c=$(REL)/obj/%.o)
 $(STORAGE_LIB_TEST): $(STORAGE_SRC:%.c=$(TST)/obj/%.o)
 
-$(LIB)/%.a $(TST)/lib/%.a:
+# Two separate pattern rules: one rule with two target patterns would be a
+# grouped target, building both variants whenever either is needed.
+define archive
 	@mkdir -p $(@D)
 	$(call quiet,AR,$@)
 	$(Q)rm -f $@ && $(AR) rcs $@ $^
+endef
+$(LIB)/%.a:
+	$(archive)
+$(TST)/lib/%.a:
+	$(archive)
 
 $(BIN)/raftmq-codec-bench: $(REL)/obj/bench/codec_bench.o $(WIRE_LIB)
 	@mkdir -p $(@D)
