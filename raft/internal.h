@@ -118,6 +118,7 @@ bool raft_in_lease(const struct raft *r);
 void raft_progress_reset_all(struct raft *r);
 void raft_progress_sync(struct raft *r);
 bool raft_send_append(struct raft *r, struct raft_progress *pr);
+void raft_sync_follower(struct raft *r, struct raft_progress *pr);
 void raft_broadcast_append(struct raft *r);
 void raft_broadcast_heartbeat(struct raft *r);
 bool raft_maybe_commit(struct raft *r);

@@ -395,8 +395,8 @@ static int validate_msg(const struct raft *r, const struct raft_msg *m)
 static void reply_stale(struct raft *r, const struct raft_msg *m)
 {
     /* A stale leader (or pre-candidate) learns our term and steps down;
-     * without this, check-quorum plus pre-vote could leave a partitioned
-     * old leader ignored forever (etcd raft.go, "stale term"). */
+     * with check-quorum and pre-vote this is what frees a partitioned old
+     * leader, since nobody else will raise its term (etcd raft.go). */
     struct raft_msg reply = {.from = r->o.id, .to = m->from, .term = r->term};
     if (m->type == RAFT_MSG_APPEND) {
         reply.type = RAFT_MSG_APPEND_RESP;
@@ -428,9 +428,8 @@ int raft_step(struct raft *r, const struct raft_msg *m)
             raft_become_follower(r, m->term, from_leader ? m->from : 0);
         }
     } else if (m->term < r->term) {
-        if ((r->o.check_quorum || r->o.pre_vote) && m->type == RAFT_MSG_APPEND)
-            reply_stale(r, m);
-        else if (m->type == RAFT_MSG_PREVOTE)
+        /* §5.1: a request with a stale term is rejected with ours. */
+        if (m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_PREVOTE)
             reply_stale(r, m);
         return 0;
     }
@@ -507,7 +506,7 @@ int raft_transfer_leadership(struct raft *r, raft_id_t to)
     if (pr->match == raft_log_last(&r->log))
         raft_send_timeout_now(r, to);
     else
-        raft_send_append(r, pr);
+        raft_sync_follower(r, pr);
     return 0;
 }
 

@@ -148,6 +148,14 @@ bool raft_send_append(struct raft *r, struct raft_progress *pr)
     return send_append(r, pr, false);
 }
 
+/* Sends what the follower lacks now, even if the window says it is all in
+ * flight: a rejection then resets it to probing at once. */
+void raft_sync_follower(struct raft *r, struct raft_progress *pr)
+{
+    if (!send_append(r, pr, false))
+        send_append(r, pr, true);
+}
+
 void raft_broadcast_append(struct raft *r)
 {
     assert(r->role == RAFT_LEADER);

@@ -18,6 +18,7 @@ static const struct {
 } suites[] = {
     {"errors", errors_suite}, {"crc32c", crc32c_suite}, {"mp", mp_suite},
     {"frame", frame_suite},   {"vectors", vectors_suite}, {"batch", batch_suite},
+    {"raft", raft_suite},
 };
 
 int main(int argc, char **argv)

@@ -10,5 +10,6 @@ Suite *mp_suite(void);
 Suite *frame_suite(void);
 Suite *vectors_suite(void);
 Suite *batch_suite(void);
+Suite *raft_suite(void);
 
 #endif
