@@ -278,6 +278,7 @@ int main(int argc, char **argv)
     }
 
     uint64_t events = 0, violations = 0, live_max = 0;
+    struct sim_stats tot = {0};
     struct sim *s = calloc(1, sizeof *s);
     if (s == NULL)
         return 2;
@@ -304,9 +305,34 @@ int main(int argc, char **argv)
         } else if (s->liveness_us > live_max) {
             live_max = s->liveness_us;
         }
+        tot.leaders += s->st.leaders;
+        tot.crashes += s->st.crashes;
+        tot.restarts += s->st.restarts;
+        tot.partitions += s->st.partitions;
+        tot.msgs += s->st.msgs;
+        tot.lost += s->st.lost;
+        tot.snapshots_sent += s->st.snapshots_sent;
+        tot.installs += s->st.installs;
+        tot.compactions += s->st.compactions;
+        tot.proposals_ok += s->st.proposals_ok;
+        tot.proposals_refused += s->st.proposals_refused;
+        tot.busy += s->st.busy;
+        tot.members_ok += s->st.members_ok;
+        tot.transfers_ok += s->st.transfers_ok;
+        tot.truncations += s->st.truncations;
+        tot.commits += s->st.commits;
         sim_free(s, !aborted);
     }
     free(s);
+    printf("exercised: %" PRIu64 " leaders elected, %" PRIu64 " crashes, %" PRIu64
+           " restarts, %" PRIu64 " partitions, %" PRIu64 " messages (%" PRIu64 " lost), %" PRIu64
+           " proposals accepted (%" PRIu64 " refused, %" PRIu64 " EBUSY), %" PRIu64
+           " entries committed, %" PRIu64 " durable truncations, %" PRIu64 " compactions, %" PRIu64
+           " snapshots sent, %" PRIu64 " installed, %" PRIu64 " membership changes, %" PRIu64
+           " transfers\n",
+           tot.leaders, tot.crashes, tot.restarts, tot.partitions, tot.msgs, tot.lost,
+           tot.proposals_ok, tot.proposals_refused, tot.busy, tot.commits, tot.truncations,
+           tot.compactions, tot.snapshots_sent, tot.installs, tot.members_ok, tot.transfers_ok);
     if (verbose || seeds > 1)
         printf("liveness: longest time from faults stopping to a committed proposal: %.3f s\n",
                live_max / 1e6);

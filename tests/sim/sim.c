@@ -320,10 +320,13 @@ static void net_send(struct sim *s, uint32_t from, const struct raft_msg *m)
             return;
         }
         content = sm_content(n, m->snapshot.last_index);
+        s->st.snapshots_sent++;
     }
+    s->st.msgs++;
     uint32_t copies = 1 + (rng_ppm(&s->rng, s->sw.dup_ppm) ? 1 : 0);
     for (uint32_t c = 0; c < copies; c++) {
         if (rng_ppm(&s->rng, s->sw.loss_ppm)) {
+            s->st.lost++;
             sim_tr_msg(s, TR_DROP, m, 1);
             continue;
         }
@@ -413,6 +416,7 @@ static void handle_update(struct sim *s, uint32_t i, const struct raft_update *u
         check_content(s, i, n->rx_content, m);
         sm_reset(n, n->rx_content, m);
         sim_tr(s, TR_INSTALL, i + 1, 0, m->last_index, m->last_term, 0, 0);
+        s->st.installs++;
     }
     if (u->n_entries > 0) {
         raft_term_t prev = term_at(n, u->entries[0].index - 1);
@@ -568,6 +572,7 @@ static void persist_done(struct sim *s, uint32_t i)
                           i + 1, f, n->d_snap.last_index);
         } else if (f <= d_last_index(n)) {
             uint32_t keep = (uint32_t)(f - n->d_snap.last_index - 1);
+            s->st.truncations++;
             for (uint32_t k = keep; k < n->d_n; k++)
                 if (committed_as(s, n->d_snap.last_index + 1 + k, n->d_log[k].term))
                     sim_violation(s, "n%u: truncation from %" PRIu64 " drops committed entry %" PRIu64
@@ -676,8 +681,10 @@ static void observe(struct sim *s, uint32_t i)
         return;
     }
     bool changed = st.role != n->role || st.term != n->term;
-    if (changed)
+    if (changed) {
         sim_tr(s, TR_ROLE, i + 1, 0, (uint64_t)st.role, st.term, st.leader, st.commit);
+        s->st.leaders += st.role == RAFT_LEADER;
+    }
     if (st.role == RAFT_LEADER) {
         check_leader(s, i, st.term);
         if (changed)
@@ -701,6 +708,8 @@ static void observe(struct sim *s, uint32_t i)
         if (st.role == RAFT_LEADER && cterm != 0)
             check_durable_quorum(s, i, &st, cterm);
         sim_tr(s, TR_COMMIT, i + 1, 0, n->commit, st.commit, cterm, 0);
+        if (st.commit > s->st.commits)
+            s->st.commits = st.commit;
     }
     if (s->bench_exclude != 0 && st.role == RAFT_LEADER && n->id != s->bench_exclude) {
         if (s->bench_leader_at == 0)
@@ -742,6 +751,7 @@ void sim_crash(struct sim *s, uint32_t i)
     n->rx_content = NULL;
     n->down_since = s->now;
     sim_tr(s, TR_CRASH, i + 1, 0, lost, 0, 0, 0);
+    s->st.crashes++;
 }
 
 static void node_start(struct sim *s, uint32_t i)
@@ -780,6 +790,7 @@ static void restart(struct sim *s, uint32_t i)
 {
     struct sim_node *n = &s->node[i];
     sim_tr(s, TR_RESTART, i + 1, 0, n->d_hs.term, n->d_hs.vote, n->d_snap.last_index, n->d_n);
+    s->st.restarts++;
     node_start(s, i);
 }
 
@@ -819,6 +830,9 @@ static void propose(struct sim *s, uint32_t i)
     raft_index_t index = 0;
     int rc = raft_propose(n->r, buf, len, &index);
     sim_tr(s, TR_PROPOSE, i + 1, 0, id, len, (uint64_t)(int64_t)rc, index);
+    s->st.proposals_ok += rc == 0;
+    s->st.proposals_refused += rc != 0;
+    s->st.busy += rc == RAFT_EBUSY;
     if (rc != 0 && rc != RAFT_ENOTLEADER && rc != RAFT_EBUSY && rc != RAFT_ETRANSFER &&
         !(rc == RAFT_ETOOBIG && len > s->sw.opt.max_entry_bytes))
         sim_violation(s, "n%u: raft_propose of %u bytes fails: %s", i + 1, len, raft_strerror(rc));
@@ -833,6 +847,7 @@ static void chaos_partition(struct sim *s)
         if (a != b) {
             s->cut[a][b] = true;
             sim_tr(s, TR_CUT, a + 1, b + 1, 0, 0, 0, 0);
+            s->st.partitions++;
         }
         return;
     }
@@ -841,6 +856,7 @@ static void chaos_partition(struct sim *s)
         for (uint32_t b = 0; b < s->nn; b++)
             s->cut[a][b] = ((mask >> a) & 1) != ((mask >> b) & 1);
     sim_tr(s, TR_PARTITION, 0, 0, mask, ~mask & ((1ull << s->nn) - 1), 0, 0);
+    s->st.partitions++;
 }
 
 static void heal(struct sim *s)
@@ -866,6 +882,7 @@ static void chaos_transfer(struct sim *s)
     raft_id_t to = cand[rng_below(&s->rng, k)];
     int rc = raft_transfer_leadership(s->node[l].r, to);
     sim_tr(s, TR_TRANSFER, (uint32_t)l + 1, (uint32_t)to, (uint64_t)(int64_t)rc, 0, 0, 0);
+    s->st.transfers_ok += rc == 0;
     pump(s, (uint32_t)l);
     observe(s, (uint32_t)l);
 }
@@ -911,6 +928,7 @@ static void chaos_member(struct sim *s)
     }
     int rc = raft_change_membership(s->node[l].r, ch, who, NULL);
     sim_tr(s, TR_MEMBER, (uint32_t)l + 1, (uint32_t)who, (uint64_t)(int64_t)rc, ch, 0, 0);
+    s->st.members_ok += rc == 0;
     if (rc != 0 && rc != RAFT_ECHANGE_PENDING && rc != RAFT_ENOT_CAUGHT_UP && rc != RAFT_ETRANSFER &&
         rc != RAFT_EBUSY)
         sim_violation(s, "n%u: membership change (%d, n%" PRIu64 ") fails: %s", l + 1, ch, who,
@@ -941,6 +959,7 @@ static void chaos_compact(struct sim *s)
     meta.config = n->cfgs[c - 1].c;
     int rc = raft_compact(n->r, x);
     sim_tr(s, TR_COMPACT, i + 1, 0, (uint64_t)(int64_t)rc, x, 0, 0);
+    s->st.compactions += rc == 0;
     if (rc != 0) {
         sim_violation(s, "n%u: raft_compact(%" PRIu64 ") with applied %" PRIu64 " fails: %s", i + 1,
                       x, n->sm_applied, raft_strerror(rc));
@@ -1215,13 +1234,6 @@ void sim_free(struct sim *s, bool destroy_cores)
     check_free(s);
 }
 
-uint64_t sim_liveness_bound_us(const struct sim *s)
-{
-    /* See docs/testing.md: the longest storage delay and message delay per
-     * round trip, plus 20 election timeouts. */
-    uint64_t e = s->sw.opt.election_ticks_max * s->sw.tick_us;
-    return 20 * e + 20 * (2 * (uint64_t)s->sw.delay_max_us + s->sw.persist_max_us) + 1000000;
-}
 
 raft_id_t sim_leader(struct sim *s, bool noop_committed)
 {
@@ -1237,6 +1249,32 @@ raft_id_t sim_leader(struct sim *s, bool noop_committed)
     return n->id;
 }
 
+/* The liveness phase's network and storage: no loss, duplication or spikes,
+ * and message and storage delays of at most a twentieth of the shortest
+ * election timeout, so that an election round trip (persist the candidate's
+ * vote, send, persist the voter's vote, answer) takes at most a fifth of it:
+ * Raft's timing requirement (§5.6), which no protocol can do without. */
+static void liveness_network(struct sim *s)
+{
+    struct sim_swarm *w = &s->sw;
+    uint64_t cap = w->opt.election_ticks_min * w->tick_us / 20;
+    w->loss_ppm = w->dup_ppm = w->spike_ppm = 0;
+    if (w->delay_max_us > cap)
+        w->delay_max_us = (uint32_t)cap;
+    if (w->delay_min_us > w->delay_max_us)
+        w->delay_min_us = w->delay_max_us;
+    if (w->persist_max_us > cap)
+        w->persist_max_us = (uint32_t)cap;
+}
+
+uint64_t sim_liveness_bound_us(const struct sim *s)
+{
+    /* 20 election timeouts (see docs/testing.md for why that suffices) plus
+     * a second for the leftovers of the fault phase (queued storage writes,
+     * messages still in flight). */
+    return 20 * (uint64_t)s->sw.opt.election_ticks_max * s->sw.tick_us + 1000000;
+}
+
 void sim_run_seed(struct sim *s, uint64_t steps)
 {
     while (s->events < steps && !s->violated)
@@ -1246,7 +1284,7 @@ void sim_run_seed(struct sim *s, uint64_t steps)
         return;
     /* Liveness: faults stop, every server restarts, links heal. */
     s->faults = false;
-    s->sw.loss_ppm = s->sw.dup_ppm = s->sw.spike_ppm = 0;
+    liveness_network(s);
     sim_tr(s, TR_PHASE, 0, 0, 1, 0, 0, 0);
     memset(s->cut, 0, sizeof s->cut);
     for (uint32_t i = 0; i < s->nn && !s->violated; i++)

@@ -231,6 +231,13 @@ struct sim_ev {
     uint8_t node; /* index into sim.node */
 };
 
+/* What a run exercised (summed over seeds by main.c). */
+struct sim_stats {
+    uint64_t leaders, crashes, restarts, partitions, msgs, lost, snapshots_sent, installs,
+        compactions, proposals_ok, proposals_refused, busy, members_ok, transfers_ok,
+        truncations, commits, heal_commit_max;
+};
+
 /* ---- the world --------------------------------------------------------------- */
 
 struct sim {
@@ -265,6 +272,8 @@ struct sim {
     raft_id_t bench_exclude; /* benchmark: ignore this node becoming leader */
     uint64_t bench_leader_at, bench_commit_at;
     uint64_t liveness_us; /* how long the liveness phase took */
+
+    struct sim_stats st;
 
     /* trace ring */
     struct sim_trace trace[SIM_TRACE_RING];
