@@ -79,6 +79,7 @@ struct raft {
     uint32_t transfer_elapsed;
     raft_index_t pending_config_index;
     uint64_t uncommitted_bytes;
+    bool append_pending; /* proposals not yet broadcast */
 
     /* output not yet handed to the host */
     bool hard_state_dirty;

@@ -1,4 +1,5 @@
-/* The in-memory Raft log: a ring of entries after the last snapshot. */
+/* The in-memory Raft log: a ring of entries after the last snapshot, their
+ * payloads in reference-counted chunks. */
 #include "log.h"
 
 #include <assert.h>
@@ -6,6 +7,8 @@
 #include <string.h>
 
 #define RAFT_LOG_INITIAL_CAPACITY 64
+/* Payloads above this get a chunk of their own. */
+#define RAFT_CHUNK_SHARED_MAX (RAFT_CHUNK_BYTES / 4)
 
 void raft_log_init(struct raft_log *l, raft_index_t snapshot_index, raft_term_t snapshot_term)
 {
@@ -14,24 +17,106 @@ void raft_log_init(struct raft_log *l, raft_index_t snapshot_index, raft_term_t 
     l->snapshot_term = snapshot_term;
 }
 
-static void free_retired(void **list, size_t n)
+/* ---- chunks ------------------------------------------------------------------ */
+
+static struct raft_chunk *chunk_new(struct raft_log *l, size_t cap)
+{
+    struct raft_chunk *c;
+    if (cap == RAFT_CHUNK_BYTES && l->spares != NULL) {
+        c = l->spares;
+        l->spares = c->next;
+        l->n_spares--;
+    } else {
+        c = malloc(sizeof(*c) + cap);
+        if (c == NULL)
+            return NULL;
+        c->cap = cap;
+    }
+    c->refs = 0;
+    c->used = 0;
+    c->next = NULL;
+    return c;
+}
+
+static void chunk_release(struct raft_log *l, struct raft_chunk *c)
+{
+    assert(c->refs == 0);
+    if (c->cap == RAFT_CHUNK_BYTES && l->n_spares < RAFT_CHUNK_SPARES) {
+        c->next = l->spares;
+        l->spares = c;
+        l->n_spares++;
+    } else {
+        free(c);
+    }
+}
+
+static void chunk_unref(struct raft_log *l, struct raft_chunk *c)
+{
+    assert(c->refs > 0);
+    if (--c->refs == 0 && c != l->current)
+        chunk_release(l, c);
+}
+
+/* Room for len bytes: the current chunk, a fresh one, or a private one. */
+static void *payload_alloc(struct raft_log *l, uint32_t len, struct raft_chunk **chunk)
+{
+    if (len > RAFT_CHUNK_SHARED_MAX) {
+        struct raft_chunk *c = chunk_new(l, len);
+        if (c == NULL)
+            return NULL;
+        c->used = len;
+        c->refs = 1;
+        *chunk = c;
+        return c->data;
+    }
+    if (l->current == NULL || l->current->cap - l->current->used < len) {
+        struct raft_chunk *c = chunk_new(l, RAFT_CHUNK_BYTES);
+        if (c == NULL)
+            return NULL;
+        struct raft_chunk *old = l->current;
+        l->current = c;
+        if (old != NULL && old->refs == 0)
+            chunk_release(l, old);
+    }
+    struct raft_chunk *c = l->current;
+    void *p = c->data + c->used;
+    c->used += (len + 7u) & ~7u; /* keep payloads 8-byte aligned */
+    if (c->used > c->cap)
+        c->used = c->cap;
+    c->refs++;
+    *chunk = c;
+    return p;
+}
+
+/* ---- the ring ---------------------------------------------------------------- */
+
+static void drop_refs(struct raft_log *l, struct raft_chunk **list, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        free(list[i]);
+        chunk_unref(l, list[i]);
 }
 
 void raft_log_free(struct raft_log *l)
 {
     raft_log_reset(l, l->snapshot_index, l->snapshot_term);
-    free_retired(l->retired_new, l->n_retired_new);
-    free_retired(l->retired_old, l->n_retired_old);
+    drop_refs(l, l->retired_old, l->n_retired_old);
+    drop_refs(l, l->retired_new, l->n_retired_new);
     free(l->retired_new);
     free(l->retired_old);
+    if (l->current != NULL) {
+        assert(l->current->refs == 0);
+        free(l->current);
+    }
+    while (l->spares != NULL) {
+        struct raft_chunk *c = l->spares;
+        l->spares = c->next;
+        free(c);
+    }
     free(l->ring);
     memset(l, 0, sizeof(*l));
 }
 
-static struct raft_entry *slot(const struct raft_log *l, raft_index_t index)
+static struct raft_log_slot *slot(const struct raft_log *l, raft_index_t index)
 {
     assert(index > l->snapshot_index);
     assert(index <= raft_log_last(l));
@@ -43,7 +128,7 @@ const struct raft_entry *raft_log_get(const struct raft_log *l, raft_index_t ind
 {
     if (index <= l->snapshot_index || index > raft_log_last(l))
         return NULL;
-    const struct raft_entry *e = slot(l, index);
+    const struct raft_entry *e = &slot(l, index)->entry;
     assert(e->index == index);
     return e;
 }
@@ -72,7 +157,7 @@ raft_term_t raft_log_last_term(const struct raft_log *l)
 static int grow(struct raft_log *l)
 {
     size_t capacity = l->capacity ? l->capacity * 2 : RAFT_LOG_INITIAL_CAPACITY;
-    struct raft_entry *ring = malloc(capacity * sizeof(*ring));
+    struct raft_log_slot *ring = malloc(capacity * sizeof(*ring));
     if (ring == NULL)
         return RAFT_ENOMEM;
     for (size_t i = 0; i < l->count; i++)
@@ -90,40 +175,44 @@ int raft_log_append(struct raft_log *l, raft_term_t term, uint8_t type, const vo
     assert(term >= raft_log_last_term(l));
     if (l->count == l->capacity && grow(l) != 0)
         return RAFT_ENOMEM;
+    struct raft_chunk *chunk = NULL;
     void *copy = NULL;
     if (len > 0) {
-        copy = malloc(len);
+        copy = payload_alloc(l, len, &chunk);
         if (copy == NULL)
             return RAFT_ENOMEM;
         memcpy(copy, data, len);
     }
     l->count++;
-    struct raft_entry *e = slot(l, raft_log_last(l));
-    e->term = term;
-    e->index = raft_log_last(l);
-    e->type = type;
-    e->len = len;
-    e->data = copy;
+    struct raft_log_slot *s = slot(l, raft_log_last(l));
+    s->entry.term = term;
+    s->entry.index = raft_log_last(l);
+    s->entry.type = type;
+    s->entry.len = len;
+    s->entry.data = copy;
+    s->chunk = chunk;
     return 0;
 }
 
-/* Entries leaving the log may still be referenced by an update the host
- * holds: keep their payload until two reclaims later. Growth failure here
- * has no safe recovery (freeing now could leave the host a dangling
+/* An entry leaving the log may still be referenced by an update the host
+ * holds: its chunk reference is dropped two reclaims later. Growth failure
+ * here has no safe recovery (dropping now could leave the host a dangling
  * pointer), so it aborts. */
-static void retire(struct raft_log *l, struct raft_entry *e)
+static void retire(struct raft_log *l, struct raft_log_slot *s)
 {
-    if (e->data == NULL)
+    if (s->chunk == NULL)
         return;
     if (l->n_retired_new == l->cap_retired_new) {
         size_t cap = l->cap_retired_new ? l->cap_retired_new * 2 : 64;
-        void **list = realloc(l->retired_new, cap * sizeof(*list));
-        assert(list != NULL && "out of memory retiring a log entry");
+        struct raft_chunk **list = realloc(l->retired_new, cap * sizeof(*list));
+        if (list == NULL)
+            abort();
         l->retired_new = list;
         l->cap_retired_new = cap;
     }
-    l->retired_new[l->n_retired_new++] = (void *)e->data;
-    e->data = NULL;
+    l->retired_new[l->n_retired_new++] = s->chunk;
+    s->chunk = NULL;
+    s->entry.data = NULL;
 }
 
 void raft_log_truncate(struct raft_log *l, raft_index_t index)
@@ -141,9 +230,9 @@ void raft_log_compact(struct raft_log *l, raft_index_t index, raft_term_t term)
     assert(index >= l->snapshot_index);
     assert(index <= raft_log_last(l));
     while (l->snapshot_index < index) {
-        struct raft_entry *e = slot(l, l->snapshot_index + 1);
-        assert(e->index == l->snapshot_index + 1);
-        retire(l, e);
+        struct raft_log_slot *s = slot(l, l->snapshot_index + 1);
+        assert(s->entry.index == l->snapshot_index + 1);
+        retire(l, s);
         l->head = (l->head + 1) & (l->capacity - 1);
         l->count--;
         l->snapshot_index++;
@@ -164,8 +253,8 @@ void raft_log_reset(struct raft_log *l, raft_index_t snapshot_index, raft_term_t
 
 void raft_log_reclaim(struct raft_log *l)
 {
-    free_retired(l->retired_old, l->n_retired_old);
-    void **list = l->retired_old;
+    drop_refs(l, l->retired_old, l->n_retired_old);
+    struct raft_chunk **list = l->retired_old;
     size_t cap = l->cap_retired_old;
     l->retired_old = l->retired_new;
     l->n_retired_old = l->n_retired_new;

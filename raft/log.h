@@ -5,22 +5,47 @@
 #include "raft.h"
 
 /*
- * Holds entries snapshot_index+1 .. last_index, each with a payload the log
- * owns. Payloads of entries that leave the log (truncated or compacted) are
- * not freed at once but retired: an update handed to the host may still
- * point at them, so they are freed two raft_update_get calls later (see
- * raft_log_reclaim).
+ * Payload bytes live in chunks (1 MiB, or one chunk per large payload) so
+ * that appending an entry costs a memcpy, not a malloc, and memory is
+ * reused instead of being returned to the kernel and faulted back in. A
+ * chunk counts the entries that point into it and is recycled when the
+ * last of them leaves the log.
+ */
+#define RAFT_CHUNK_BYTES (1u << 20)
+#define RAFT_CHUNK_SPARES 4
+
+struct raft_chunk {
+    size_t refs; /* entries pointing into data (live or retired) */
+    size_t used;
+    size_t cap;
+    struct raft_chunk *next; /* in the spare list */
+    uint8_t data[];
+};
+
+struct raft_log_slot {
+    struct raft_entry entry; /* first: raft_log_get hands out &slot->entry */
+    struct raft_chunk *chunk;
+};
+
+/*
+ * Holds entries snapshot_index+1 .. last_index. Entries that leave the log
+ * (truncated or compacted) keep their payload alive a little longer: an
+ * update handed to the host may still point at them, so their chunk
+ * references are dropped two raft_update_get calls later (raft_log_reclaim).
  */
 struct raft_log {
-    struct raft_entry *ring;
+    struct raft_log_slot *ring;
     size_t capacity; /* a power of two */
     size_t head;     /* ring slot of the first entry */
     size_t count;
     raft_index_t snapshot_index; /* entries <= this are gone */
     raft_term_t snapshot_term;
-    void **retired_new; /* retired since the last reclaim */
+    struct raft_chunk *current; /* where small payloads are appended */
+    struct raft_chunk *spares;  /* empty standard chunks kept for reuse */
+    size_t n_spares;
+    struct raft_chunk **retired_new; /* retired since the last reclaim */
     size_t n_retired_new, cap_retired_new;
-    void **retired_old; /* retired before the last reclaim */
+    struct raft_chunk **retired_old; /* retired before the last reclaim */
     size_t n_retired_old, cap_retired_old;
 };
 

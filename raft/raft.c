@@ -474,7 +474,9 @@ int raft_propose(struct raft *r, const void *data, uint32_t len, raft_index_t *i
     r->uncommitted_bytes += len;
     if (index != NULL)
         *index = raft_log_last(&r->log);
-    raft_broadcast_append(r);
+    /* Sent when the host next takes an update, so that proposals made in
+     * one loop turn travel in one APPEND per follower. */
+    r->append_pending = true;
     return 0;
 }
 
@@ -615,7 +617,7 @@ void raft_snapshot_failed(struct raft *r, raft_id_t to)
 
 bool raft_has_update(const struct raft *r)
 {
-    return r->now.n > 0 || r->after_persist.n > 0 || r->hard_state_dirty || r->snapshot_dirty ||
+    return r->append_pending || r->now.n > 0 || r->after_persist.n > 0 || r->hard_state_dirty || r->snapshot_dirty ||
            r->truncate_from != 0 || r->unstable_from <= raft_log_last(&r->log) ||
            r->commit > r->applied;
 }
@@ -629,6 +631,9 @@ static void link_entries(struct raft *r, struct raft_outbox *b)
 void raft_update_get(struct raft *r, struct raft_update *u)
 {
     memset(u, 0, sizeof(*u));
+    if (r->append_pending && r->role == RAFT_LEADER)
+        raft_broadcast_append(r);
+    r->append_pending = false;
     /* Payloads retired before the previous update are unreachable now. */
     raft_log_reclaim(&r->log);
 
