@@ -363,6 +363,31 @@ void check_append(struct sim *s, uint32_t node, raft_index_t index, raft_term_t 
     s->lm_n++;
 }
 
+void check_known(struct sim *s, uint32_t node, raft_index_t index, raft_term_t term,
+                 raft_term_t prev_term, uint64_t fp, const char *where)
+{
+    uint64_t mask = s->lm_cap - 1, h = lm_hash(index, term) & mask;
+    while (s->lm[h].index != 0) {
+        const struct sim_lment *e = &s->lm[h];
+        if (e->index == index && e->term == term) {
+            if (e->fp != fp)
+                sim_violation(s, "log matching: n%u's %s holds a different entry at %" PRIu64
+                                 "/%" PRIu64 " than was appended",
+                              node + 1, where, index, term);
+            else if (prev_term != UINT64_MAX && e->prev_term != UINT64_MAX &&
+                     e->prev_term != prev_term)
+                sim_violation(s, "log matching: n%u's %s has %" PRIu64 "/%" PRIu64
+                                 " after term %" PRIu64 ", but it was appended after term %" PRIu64,
+                              node + 1, where, index, term, prev_term, e->prev_term);
+            return;
+        }
+        h = (h + 1) & mask;
+    }
+    sim_violation(s, "n%u's %s holds entry %" PRIu64 "/%" PRIu64
+                     " that no update ever asked to append",
+                  node + 1, where, index, term);
+}
+
 /* ---- State Machine Safety: the one committed log ------------------------------------- */
 
 const struct sim_gent *check_gent(const struct sim *s, raft_index_t index)

@@ -57,6 +57,9 @@ static void usage(FILE *f)
             "  --steps M            events in each seed's fault phase (default 10000)\n"
             "  --verbose            print every trace record as it happens\n"
             "  --swarm              print each seed's fault mix\n"
+            "  --no-vote-checks     turn off the checks on votes (to show the other checkers\n"
+            "                       catch a double vote too)\n"
+            "  --tiny-entries       let max_entry_bytes go below RAFT_CONFIG_ENCODED_MAX\n"
             "  --election-trials T  leader election benchmark: T leader crashes per cluster\n"
             "                       size (1 tick = 1 ms, default timeouts, 1 ms delay)\n"
             "\n"
@@ -134,6 +137,7 @@ struct trial {
     struct sim *s;
     uint64_t seed;
     uint32_t nodes;
+    bool verbose;
     bool ok;
     uint64_t lead_us, commit_us;
 };
@@ -147,6 +151,7 @@ static void election_trial(void *arg)
     struct sim *s = t->s;
     t->ok = false;
     sim_init_bench(s, t->seed, t->nodes);
+    s->verbose = t->verbose;
     if (!run_until(s, 10000000, has_settled_leader))
         return;
     run_until(s, 300000 + sim_mix64(t->seed) % 1000000, never);
@@ -163,15 +168,15 @@ static void election_trial(void *arg)
     t->ok = true;
 }
 
-static int election_bench(uint64_t trials, uint64_t seed, uint32_t nodes)
+static int election_bench(uint64_t trials, uint64_t seed, uint32_t nodes, bool verbose)
 {
     uint64_t *lead = calloc(trials, sizeof *lead), *commit = calloc(trials, sizeof *commit);
-    uint64_t n = 0, failed = 0, violations = 0;
+    uint64_t n = 0, failed = 0, violations = 0, worst = 0, worst_seed = 0;
     struct sim *s = calloc(1, sizeof *s);
     if (lead == NULL || commit == NULL || s == NULL)
         return 2;
     for (uint64_t k = 0; k < trials; k++) {
-        struct trial t = {s, seed + k, nodes, false, 0, 0};
+        struct trial t = {s, seed + k, nodes, verbose, false, 0, 0};
         bool aborted = guarded(election_trial, &t);
         if (aborted)
             sim_violation(s, "the core aborted (assertion failed, see the message above)");
@@ -187,6 +192,10 @@ static int election_bench(uint64_t trials, uint64_t seed, uint32_t nodes)
         } else {
             lead[n] = t.lead_us;
             commit[n] = t.commit_us;
+            if (t.commit_us > worst) {
+                worst = t.commit_us;
+                worst_seed = t.seed;
+            }
             n++;
         }
         bench_events += s->events;
@@ -199,6 +208,9 @@ static int election_bench(uint64_t trials, uint64_t seed, uint32_t nodes)
            nodes, seed, seed + trials - 1);
     print_stats("leader crash -> new leader", lead, n, failed);
     print_stats("leader crash -> no-op commit", commit, n, failed);
+    if (n > 0)
+        printf("  slowest trial: --election-trials 1 --seed %" PRIu64 " --nodes %u --verbose\n",
+               worst_seed, nodes);
     free(lead);
     free(commit);
     return violations > 0 ? 1 : 0;
@@ -208,13 +220,14 @@ struct seed_run {
     struct sim *s;
     uint64_t seed, steps;
     uint32_t nodes;
-    bool verbose, show_swarm;
+    bool show_swarm;
+    struct sim_flags flags;
 };
 
 static void seed_run(void *arg)
 {
     struct seed_run *r = arg;
-    sim_init(r->s, r->seed, r->nodes, r->verbose);
+    sim_init(r->s, r->seed, r->nodes, &r->flags);
     if (r->show_swarm) {
         char buf[1024];
         sim_describe_swarm(r->s, buf, sizeof buf);
@@ -226,7 +239,7 @@ static void seed_run(void *arg)
 int main(int argc, char **argv)
 {
     uint64_t seeds = 1, first = 1, steps = 10000, nodes = 0, trials = 0;
-    bool verbose = false, show_swarm = false;
+    bool verbose = false, show_swarm = false, vote_checks = true, tiny_entries = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -236,6 +249,10 @@ int main(int argc, char **argv)
             return 0;
         } else if (strcmp(a, "--verbose") == 0 || strcmp(a, "-v") == 0) {
             verbose = true;
+        } else if (strcmp(a, "--tiny-entries") == 0) {
+            tiny_entries = true;
+        } else if (strcmp(a, "--no-vote-checks") == 0) {
+            vote_checks = false;
         } else if (strcmp(a, "--swarm") == 0) {
             show_swarm = true;
         } else if (strcmp(a, "--seeds") == 0) {
@@ -271,20 +288,21 @@ int main(int argc, char **argv)
         int rc = 0;
         for (uint32_t n = 3; n <= 5; n += 2)
             if (nodes == 0 || nodes == n)
-                rc |= election_bench(trials, first, n);
+                rc |= election_bench(trials, first, n, verbose);
         printf("seeds=%" PRIu64 " events=%" PRIu64 " violations=%d\n",
                trials * (nodes == 0 ? 2 : 1), bench_events, rc);
         return rc;
     }
 
-    uint64_t events = 0, violations = 0, live_max = 0;
+    uint64_t events = 0, violations = 0, live_max = 0, conv_max = 0;
     struct sim_stats tot = {0};
     struct sim *s = calloc(1, sizeof *s);
     if (s == NULL)
         return 2;
     for (uint64_t k = 0; k < seeds; k++) {
         uint64_t seed = first + k;
-        struct seed_run run = {s, seed, steps, (uint32_t)nodes, verbose, show_swarm};
+        struct seed_run run = {s, seed, steps, (uint32_t)nodes, show_swarm,
+                               {verbose, vote_checks, tiny_entries}};
         bool aborted = guarded(seed_run, &run);
         if (aborted)
             sim_violation(s, "the core aborted (assertion failed, see the message above)");
@@ -300,10 +318,17 @@ int main(int argc, char **argv)
                    steps);
             if (nodes != 0)
                 printf(" --nodes %" PRIu64, nodes);
+            if (tiny_entries)
+                printf(" --tiny-entries");
+            if (!vote_checks)
+                printf(" --no-vote-checks");
             printf(" --verbose\n");
             fflush(stdout);
-        } else if (s->liveness_us > live_max) {
-            live_max = s->liveness_us;
+        } else {
+            if (s->liveness_us > live_max)
+                live_max = s->liveness_us;
+            if (s->converged_us > conv_max)
+                conv_max = s->converged_us;
         }
         tot.leaders += s->st.leaders;
         tot.crashes += s->st.crashes;
@@ -334,8 +359,9 @@ int main(int argc, char **argv)
            tot.proposals_ok, tot.proposals_refused, tot.busy, tot.commits, tot.truncations,
            tot.compactions, tot.snapshots_sent, tot.installs, tot.members_ok, tot.transfers_ok);
     if (verbose || seeds > 1)
-        printf("liveness: longest time from faults stopping to a committed proposal: %.3f s\n",
-               live_max / 1e6);
+        printf("liveness: longest time from faults stopping to a committed proposal: %.3f s, "
+               "to every member applying it: %.3f s\n",
+               live_max / 1e6, conv_max / 1e6);
     printf("seeds=%" PRIu64 " events=%" PRIu64 " violations=%" PRIu64 "\n", seeds, events,
            violations);
     return violations > 0 ? 1 : 0;

@@ -298,7 +298,7 @@ static void net_send(struct sim *s, uint32_t from, const struct raft_msg *m)
         m->type == RAFT_MSG_TIMEOUT_NOW)
         check_leader(s, from, m->term);
     /* A granted vote leaves only once that vote is durable. */
-    if (m->type == RAFT_MSG_VOTE_RESP && !m->reject &&
+    if (s->vote_checks && m->type == RAFT_MSG_VOTE_RESP && !m->reject &&
         (n->d_hs.term != m->term || n->d_hs.vote != m->to))
         sim_violation(s, "n%u grants its vote in term %" PRIu64 " to n%" PRIu64
                          " but its durable hard state is term %" PRIu64 " vote n%" PRIu64,
@@ -383,8 +383,10 @@ static void apply(struct sim *s, uint32_t i, const struct raft_update *u)
                 return;
             }
             sm_push(n, e->index, id, e->len);
-            if (s->probe_id != 0 && id >= s->probe_id)
+            if (s->probe_id != 0 && id >= s->probe_id) {
                 s->probe_applied = true;
+                n->probe_seen = true;
+            }
         } else if (e->type == RAFT_ENTRY_CONFIG) {
             struct raft_config c;
             if (raft_config_decode(e->data, e->len, &c) != 0) {
@@ -434,7 +436,8 @@ static void handle_update(struct sim *s, uint32_t i, const struct raft_update *u
         if (h->term < n->hs_term)
             sim_violation(s, "n%u: hard state term goes back from %" PRIu64 " to %" PRIu64, i + 1,
                           n->hs_term, h->term);
-        else if (h->term == n->hs_term && n->hs_vote != 0 && h->vote != n->hs_vote)
+        else if (s->vote_checks && h->term == n->hs_term && n->hs_vote != 0 &&
+                 h->vote != n->hs_vote)
             sim_violation(s, "n%u: hard state vote in term %" PRIu64 " changes from n%" PRIu64
                              " to n%" PRIu64,
                           i + 1, h->term, n->hs_vote, h->vote);
@@ -603,7 +606,8 @@ static void persist_done(struct sim *s, uint32_t i)
         if (b->hs.term < n->d_hs.term)
             sim_violation(s, "n%u: durable term goes back from %" PRIu64 " to %" PRIu64, i + 1,
                           n->d_hs.term, b->hs.term);
-        else if (b->hs.term == n->d_hs.term && n->d_hs.vote != 0 && b->hs.vote != n->d_hs.vote)
+        else if (s->vote_checks && b->hs.term == n->d_hs.term && n->d_hs.vote != 0 &&
+                 b->hs.vote != n->d_hs.vote)
             sim_violation(s, "n%u: durable vote in term %" PRIu64 " changes from n%" PRIu64
                              " to n%" PRIu64,
                           i + 1, b->hs.term, n->d_hs.vote, b->hs.vote);
@@ -675,7 +679,7 @@ static void observe(struct sim *s, uint32_t i)
         sim_violation(s, "n%u: term goes back from %" PRIu64 " to %" PRIu64, i + 1, n->term, st.term);
         return;
     }
-    if (st.term == n->term && n->vote != 0 && st.vote != n->vote) {
+    if (s->vote_checks && st.term == n->term && n->vote != 0 && st.vote != n->vote) {
         sim_violation(s, "n%u: vote in term %" PRIu64 " changes from n%" PRIu64 " to n%" PRIu64,
                       i + 1, st.term, n->vote, st.vote);
         return;
@@ -822,8 +826,11 @@ static void propose(struct sim *s, uint32_t i)
     uint8_t buf[SIM_BIG_PAYLOAD_MAX];
     uint64_t id = ++s->next_payload;
     uint32_t len = 8;
-    if (rng_ppm(&s->rng, s->sw.big_ppm))
-        len = (uint32_t)rng_range(&s->rng, 9, SIM_BIG_PAYLOAD_MAX);
+    if (rng_ppm(&s->rng, s->sw.big_ppm)) {
+        /* mostly within the entry limit, sometimes just past it */
+        uint64_t hi = s->sw.opt.max_entry_bytes + 16ull;
+        len = (uint32_t)rng_range(&s->rng, 9, hi < SIM_BIG_PAYLOAD_MAX ? hi : SIM_BIG_PAYLOAD_MAX);
+    }
     memcpy(buf, &id, 8);
     for (uint32_t k = 8; k < len; k++)
         buf[k] = filler(id, k);
@@ -997,8 +1004,9 @@ static void chaos(struct sim *s)
         int l = find_leader(s);
         if (l < 0 || rng_ppm(&s->rng, w->wrong_node_ppm))
             l = random_up(s);
-        if (l >= 0)
-            propose(s, (uint32_t)l);
+        for (uint32_t k = 0; k < w->burst && l >= 0 && !s->violated; k++)
+            if (s->node[l].r != NULL)
+                propose(s, (uint32_t)l);
     }
     if (rng_ppm(&s->rng, w->crash_ppm)) {
         int l = find_leader(s);
@@ -1020,6 +1028,50 @@ static void chaos(struct sim *s)
         chaos_member(s);
     if (rng_ppm(&s->rng, w->compact_ppm))
         chaos_compact(s);
+}
+
+/* ---- full sweep ------------------------------------------------------------------------- */
+
+/* Every SIM_SWEEP_EVERY events: every entry each core holds in memory and
+ * every entry in each durable log must be one that some update handed out
+ * (same fingerprint, same predecessor term), entries up to each core's
+ * commit index must equal the committed log, and every durable log must
+ * contain every committed entry it has reached, with the committed term.
+ * This catches a core whose memory drifts from what it told its host. */
+static void sweep(struct sim *s)
+{
+    for (uint32_t i = 0; i < s->nn && !s->violated; i++) {
+        struct sim_node *n = &s->node[i];
+        if (n->r != NULL) {
+            struct raft_status st;
+            raft_status(n->r, &st);
+            raft_term_t prev = st.first_index - 1 == st.snapshot_index ? st.snapshot_term : UINT64_MAX;
+            for (raft_index_t idx = st.first_index; idx <= st.last_index && !s->violated; idx++) {
+                const struct raft_entry *e = raft_entry_get(n->r, idx);
+                if (e == NULL) {
+                    sim_violation(s, "n%u: raft_entry_get(%" PRIu64 ") is NULL within %" PRIu64
+                                     "..%" PRIu64,
+                                  i + 1, idx, st.first_index, st.last_index);
+                    break;
+                }
+                uint64_t fp = sim_fp(e->type, e->len, e->data);
+                check_known(s, i, idx, e->term, prev, fp, "memory");
+                const struct sim_gent *g = check_gent(s, idx);
+                if (idx <= st.commit && g != NULL && (g->term != e->term || g->fp != fp))
+                    sim_violation(s, "n%u: entry %" PRIu64 " (term %" PRIu64 ") is below its commit "
+                                     "index %" PRIu64 " but differs from the committed entry (term %" PRIu64 ")",
+                                  i + 1, idx, e->term, st.commit, g->term);
+                prev = e->term;
+            }
+        }
+        raft_term_t prev = n->d_snap.last_term;
+        for (uint32_t k = 0; k < n->d_n && !s->violated; k++) {
+            const struct raft_entry *e = &n->d_log[k];
+            check_known(s, i, e->index, e->term, k == 0 && n->d_snap.last_index == 0 ? 0 : prev,
+                        sim_fp(e->type, e->len, e->data), "durable log");
+            prev = e->term;
+        }
+    }
 }
 
 /* ---- the event loop ------------------------------------------------------------------------ */
@@ -1079,6 +1131,8 @@ bool sim_step(struct sim *s)
         break;
     }
     s->events++;
+    if (s->events % SIM_SWEEP_EVERY == 0 && !s->violated)
+        sweep(s);
     return true;
 }
 
@@ -1110,8 +1164,14 @@ static void swarm(struct sim *s, uint32_t nodes)
         w->opt.max_msg_entries = (uint32_t)rng_range(g, 1, 8);
     if (rng_ppm(g, 200000)) {
         /* the core requires max_uncommitted_bytes >= max_entry_bytes */
-        w->opt.max_entry_bytes = (uint32_t)rng_range(g, 16, SIM_BIG_PAYLOAD_MAX);
-        w->opt.max_uncommitted_bytes = rng_range(g, w->opt.max_entry_bytes, 4 * SIM_BIG_PAYLOAD_MAX);
+        w->opt.max_entry_bytes = (uint32_t)rng_range(g, 16, 512);
+        /* Below RAFT_CONFIG_ENCODED_MAX a CONFIG entry can exceed the limit
+         * and followers reject the APPEND carrying it as malformed (a core
+         * bug, found by this simulator: --tiny-entries shows it). */
+        if (!s->tiny_entries && w->opt.max_entry_bytes < RAFT_CONFIG_ENCODED_MAX)
+            w->opt.max_entry_bytes = RAFT_CONFIG_ENCODED_MAX;
+        w->opt.max_uncommitted_bytes =
+            rng_range(g, w->opt.max_entry_bytes, 4 * (uint64_t)w->opt.max_entry_bytes);
     }
     /* a lost snapshot is sent again after this long */
     w->opt.snapshot_timeout_ticks =
@@ -1133,6 +1193,7 @@ static void swarm(struct sim *s, uint32_t nodes)
                                           : (uint32_t)rng_range(g, 20000, 200000);
     w->propose_ppm = (uint32_t)rng_range(g, 20000, 300000);
     w->big_ppm = pick_ppm(g, 300000, 10000, 100000);
+    w->burst = rng_ppm(g, 300000) ? (uint32_t)rng_range(g, 2, 8) : 1;
     w->wrong_node_ppm = 50000;
     w->transfer_ppm = pick_ppm(g, 300000, 2000, 10000);
     w->member_ppm = pick_ppm(g, 400000, 5000, 30000);
@@ -1147,14 +1208,14 @@ void sim_describe_swarm(const struct sim *s, char *buf, size_t len)
              "nodes=%u+%u spares, tick=%" PRIu64 "us election=%u-%u heartbeat=%u pre_vote=%d "
              "check_quorum=%d inflight=%u msg_bytes=%u msg_entries=%u uncommitted=%" PRIu64
              "; delay=%u-%uus spike=%uppm/%uus loss=%uppm dup=%uppm partition=%uppm%s heal=%uppm "
-             "crash=%uppm restart=%uppm persist<=%uus propose=%uppm big=%uppm transfer=%uppm "
+             "crash=%uppm restart=%uppm persist<=%uus propose=%uppm x%u big=%uppm transfer=%uppm "
              "member=%uppm compact=%uppm",
              w->n, w->spares, w->tick_us, w->opt.election_ticks_min, w->opt.election_ticks_max,
              w->opt.heartbeat_ticks, w->opt.pre_vote, w->opt.check_quorum, w->opt.max_inflight,
              w->opt.max_msg_bytes, w->opt.max_msg_entries, w->opt.max_uncommitted_bytes,
              w->delay_min_us, w->delay_max_us, w->spike_ppm, w->spike_max_us, w->loss_ppm,
              w->dup_ppm, w->partition_ppm, w->asymmetric ? " (one-way)" : "", w->heal_ppm,
-             w->crash_ppm, w->restart_ppm, w->persist_max_us, w->propose_ppm, w->big_ppm,
+             w->crash_ppm, w->restart_ppm, w->persist_max_us, w->propose_ppm, w->burst, w->big_ppm,
              w->transfer_ppm, w->member_ppm, w->compact_ppm);
 }
 
@@ -1166,6 +1227,7 @@ static void world_init(struct sim *s, uint64_t seed, bool verbose)
     s->seed = seed;
     s->rng.s = sim_mix64(seed ^ 0x5241465453494dull);
     s->verbose = verbose;
+    s->vote_checks = true;
     s->heap = xmalloc(SIM_QUEUE_MAX * sizeof *s->heap);
     check_init(s);
 }
@@ -1188,9 +1250,11 @@ static void nodes_start(struct sim *s)
         node_start(s, i);
 }
 
-void sim_init(struct sim *s, uint64_t seed, uint32_t nodes, bool verbose)
+void sim_init(struct sim *s, uint64_t seed, uint32_t nodes, const struct sim_flags *f)
 {
-    world_init(s, seed, verbose);
+    world_init(s, seed, f->verbose);
+    s->vote_checks = f->vote_checks;
+    s->tiny_entries = f->tiny_entries;
     if (nodes == 0)
         nodes = seed % 2 == 1 ? 3 : 5;
     swarm(s, nodes);
@@ -1275,6 +1339,34 @@ uint64_t sim_liveness_bound_us(const struct sim *s)
     return 20 * (uint64_t)s->sw.opt.election_ticks_max * s->sw.tick_us + 1000000;
 }
 
+/* Every member of the current leader's configuration applied a probe (or
+ * installed a snapshot past one). */
+static bool converged(struct sim *s)
+{
+    int l = find_leader(s);
+    if (l < 0)
+        return false;
+    struct raft_status st;
+    raft_status(s->node[l].r, &st);
+    for (uint32_t k = 0; k < st.config.n; k++) {
+        raft_id_t id = st.config.servers[k].id;
+        if (id < 1 || id > s->nn)
+            continue;
+        struct sim_node *n = &s->node[id - 1];
+        if (!n->probe_seen) {
+            /* a snapshot that covers a probe counts */
+            for (uint32_t j = n->sm_n; j > 0 && !n->probe_seen; j--)
+                if (n->sm[j - 1].id >= s->probe_id)
+                    n->probe_seen = true;
+                else
+                    break;
+        }
+        if (!n->probe_seen)
+            return false;
+    }
+    return true;
+}
+
 void sim_run_seed(struct sim *s, uint64_t steps)
 {
     while (s->events < steps && !s->violated)
@@ -1298,9 +1390,20 @@ void sim_run_seed(struct sim *s, uint64_t steps)
             sim_violation(s, "liveness: no proposal committed within %" PRIu64
                              " ms of the faults stopping",
                           (deadline - start) / 1000);
-            break;
+            return;
         }
         sim_step(s);
     }
     s->liveness_us = s->now - start;
+    /* ... and then every server in the leader's configuration applies it. */
+    while (!s->violated && !converged(s)) {
+        if (s->heap_n == 0 || s->heap[0].t > deadline) {
+            sim_violation(s, "liveness: a proposal committed %" PRIu64 " ms after the faults "
+                             "stopped, but not every server applied it within %" PRIu64 " ms",
+                          s->liveness_us / 1000, (deadline - start) / 1000);
+            return;
+        }
+        sim_step(s);
+    }
+    s->converged_us = s->now - start;
 }

@@ -38,6 +38,8 @@
 #define SIM_INDEX_MAX (1u << 22)
 /* Payload sizes: 8-byte ids, sometimes padded up to this. */
 #define SIM_BIG_PAYLOAD_MAX 4096
+/* Events between two full sweeps of every log against the checkers' tables. */
+#define SIM_SWEEP_EVERY 256
 
 /* ---- PRNG: splitmix64 ------------------------------------------------------ */
 
@@ -92,6 +94,7 @@ struct sim_swarm {
     uint32_t crash_ppm, restart_ppm;
     uint32_t persist_max_us; /* storage delay, uniform in [0, max] per update */
     uint32_t propose_ppm, big_ppm, wrong_node_ppm;
+    uint32_t burst;         /* proposals per proposing chaos step */
     uint32_t transfer_ppm, member_ppm, compact_ppm;
 };
 
@@ -161,6 +164,7 @@ struct sim_node {
 
     /* state machine of this incarnation: applied DATA entries, configs */
     raft_index_t sm_applied;
+    bool probe_seen; /* applied a liveness probe */
     struct sim_smrec *sm;
     uint32_t sm_n, sm_cap;
     struct sim_cfgrec *cfgs;
@@ -252,6 +256,11 @@ struct sim {
     bool faults;     /* fault phase (chaos on) */
     bool cut[SIM_NODES_MAX][SIM_NODES_MAX]; /* cut[a][b]: a -> b is lost */
     bool verbose;
+    /* --no-vote-checks: only to show that the other checkers catch a
+     * double vote too (docs/testing.md) */
+    bool vote_checks;
+    /* --tiny-entries: max_entry_bytes may go below RAFT_CONFIG_ENCODED_MAX */
+    bool tiny_entries;
 
     /* the event queue: a binary heap */
     struct sim_ev *heap;
@@ -268,7 +277,8 @@ struct sim {
 
     /* liveness / benchmark probes */
     uint64_t probe_id;    /* payload id to wait for; 0: none */
-    bool probe_applied;
+    bool probe_applied;   /* by some server */
+    uint64_t converged_us; /* liveness: every member applied a probe */
     raft_id_t bench_exclude; /* benchmark: ignore this node becoming leader */
     uint64_t bench_leader_at, bench_commit_at;
     uint64_t liveness_us; /* how long the liveness phase took */
@@ -285,7 +295,12 @@ struct sim {
 };
 
 /* sim.c */
-void sim_init(struct sim *s, uint64_t seed, uint32_t nodes, bool verbose);
+struct sim_flags {
+    bool verbose;
+    bool vote_checks;
+    bool tiny_entries;
+};
+void sim_init(struct sim *s, uint64_t seed, uint32_t nodes, const struct sim_flags *f);
 void sim_init_bench(struct sim *s, uint64_t seed, uint32_t nodes);
 /* destroy_cores false after a core aborted: its memory is left alone. */
 void sim_free(struct sim *s, bool destroy_cores);
@@ -314,6 +329,10 @@ void check_free(struct sim *s);
  * term prev_term (0 if index 1; UINT64_MAX if unknown). */
 void check_append(struct sim *s, uint32_t node, raft_index_t index, raft_term_t term,
                   raft_term_t prev_term, uint64_t fp);
+/* A log entry the core holds must be one it handed out in some update: same
+ * fingerprint, same predecessor term. */
+void check_known(struct sim *s, uint32_t node, raft_index_t index, raft_term_t term,
+                 raft_term_t prev_term, uint64_t fp, const char *where);
 /* Entry `index` is known committed, seen by a node in term obs_term. */
 void check_committed(struct sim *s, uint32_t node, raft_index_t index, raft_term_t term,
                      uint8_t type, uint64_t fp, raft_term_t obs_term);
