@@ -95,6 +95,13 @@ void raft_options_default(struct raft_options *o, raft_id_t id, uint64_t seed)
     o->snapshot_timeout_ticks = 30000;
 }
 
+/* Configuration entries are the core's own and may exceed a small
+ * max_entry_bytes meant for client payloads. */
+static uint32_t entry_limit(const struct raft_options *o, uint8_t type)
+{
+    return type == RAFT_ENTRY_CONFIG ? RAFT_CONFIG_ENCODED_MAX : o->max_entry_bytes;
+}
+
 static int validate_options(const struct raft_options *o)
 {
     if (o->id == 0 || o->election_ticks_min < 2 || o->election_ticks_max <= o->election_ticks_min)
@@ -137,7 +144,8 @@ int raft_create(struct raft **out, const struct raft_options *o, const struct ra
     for (uint32_t i = 0; i < restore->n_entries; i++) {
         const struct raft_entry *e = &restore->entries[i];
         struct raft_config ignored;
-        if (e->index != snap->last_index + 1 + i || e->term < last_term || e->len > o->max_entry_bytes)
+        if (e->index != snap->last_index + 1 + i || e->term < last_term ||
+            e->len > entry_limit(o, e->type))
             return RAFT_EINVAL;
         if (e->type > RAFT_ENTRY_CONFIG)
             return RAFT_EINVAL;
@@ -375,7 +383,7 @@ static int validate_msg(const struct raft *r, const struct raft_msg *m)
             struct raft_config ignored;
             if (e->index != m->index + 1 + i || e->term < prev_term || e->term > m->term)
                 return RAFT_EMALFORMED;
-            if (e->type > RAFT_ENTRY_CONFIG || e->len > r->o.max_entry_bytes)
+            if (e->type > RAFT_ENTRY_CONFIG || e->len > entry_limit(&r->o, e->type))
                 return RAFT_EMALFORMED;
             if (e->len > 0 && e->data == NULL)
                 return RAFT_EMALFORMED;

@@ -148,7 +148,7 @@
 #define WIRE_APPEND_ENTRIES_RESP_FIELDS(F)                                      \
     WIRE_PEER_HEADER_FIELDS(F)                                                  \
     F(BOOL, success, 0)                                                         \
-    F(U64, match_index, 0) /* on success: last index known to match */         \
+    F(U64, match_index, 0) /* success: last matching index; else prev index */ \
     F(U64, conflict_index, 0) /* on rejection: where the leader may retry */    \
     F(U64, conflict_term, 0) /* on rejection: term at conflict_index, or 0 */
 
