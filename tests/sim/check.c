@@ -158,8 +158,11 @@ void sim_trace_print_one(const struct sim *s, const struct sim_trace *t, FILE *f
                 t->err == 1 ? "lost" : t->err == 2 ? "partition" : t->err == 3 ? "down" : "full");
         break;
     case TR_ROLE:
-        fprintf(f, "n%u -> %s term %" PRIu64 " (leader n%" PRIu64 ", commit %" PRIu64 ")",
-                t->node, raft_role_name((int)t->a), t->b, t->c, t->d);
+        fprintf(f, "n%u -> %s term %" PRIu64, t->node, raft_role_name((int)t->a), t->b);
+        if (t->c != 0)
+            fprintf(f, " (leader n%" PRIu64 ", commit %" PRIu64 ")", t->c, t->d);
+        else
+            fprintf(f, " (no leader known, commit %" PRIu64 ")", t->d);
         break;
     case TR_CRASH:
         fprintf(f, "crash n%u (%" PRIu64 " pending writes lost)", t->node, t->a);

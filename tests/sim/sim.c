@@ -117,6 +117,7 @@ static struct sim_msg *msg_copy(const struct raft_msg *m, struct sim_content *co
         bytes += m->entries[i].len;
     struct sim_msg *c = xmalloc(sizeof *c + m->n_entries * sizeof(struct raft_entry) + bytes);
     c->m = *m;
+    c->lost = false;
     c->content = content_ref(content);
     struct raft_entry *ents = (struct raft_entry *)(c + 1);
     uint8_t *p = (uint8_t *)(ents + m->n_entries);
@@ -325,15 +326,20 @@ static void net_send(struct sim *s, uint32_t from, const struct raft_msg *m)
     s->st.msgs++;
     uint32_t copies = 1 + (rng_ppm(&s->rng, s->sw.dup_ppm) ? 1 : 0);
     for (uint32_t c = 0; c < copies; c++) {
-        if (rng_ppm(&s->rng, s->sw.loss_ppm)) {
+        bool lost = rng_ppm(&s->rng, s->sw.loss_ppm);
+        if (lost) {
             s->st.lost++;
             sim_tr_msg(s, TR_DROP, m, 1);
-            continue;
+            /* a lost snapshot transfer still "arrives", as a failure the
+             * sender's host may notice (not now: we are inside its update) */
+            if (m->type != RAFT_MSG_SNAPSHOT)
+                continue;
         }
         uint64_t delay = rng_range(&s->rng, s->sw.delay_min_us, s->sw.delay_max_us);
         if (rng_ppm(&s->rng, s->sw.spike_ppm))
             delay += rng_below(&s->rng, s->sw.spike_max_us + 1);
         struct sim_msg *copy = msg_copy(m, content);
+        copy->lost = lost;
         if (!heap_push(s, s->now + delay, EV_DELIVER, m->to - 1, 0, copy)) {
             sim_tr_msg(s, TR_DROP, m, 4);
             msg_free(copy);
@@ -612,6 +618,10 @@ static void persist_done(struct sim *s, uint32_t i)
                              " to n%" PRIu64,
                           i + 1, b->hs.term, n->d_hs.vote, b->hs.vote);
         n->d_hs = b->hs;
+        if (n->d_hs.commit > d_last_index(n))
+            sim_violation(s, "n%u: durable commit index %" PRIu64 " beyond the durable log (%" PRIu64
+                             "): entries must be written before the hard state that commits them",
+                          i + 1, n->d_hs.commit, d_last_index(n));
     }
     sim_tr(s, TR_PERSIST, i + 1, 0, d_last_index(n), d_last_term(n), n->d_hs.term, n->d_hs.vote);
     for (uint32_t k = 0; k < b->n_held && !s->violated; k++)
@@ -765,6 +775,12 @@ static void node_start(struct sim *s, uint32_t i)
     o.id = n->id;
     o.seed = sim_mix64(s->seed * 0x100000001b3ull + n->id * 0x9e37u + n->inc);
     struct raft_restore rs = {n->d_hs, n->d_snap, n->d_log, n->d_n};
+    /* clock drift: each incarnation's tick is off by up to sw.drift_ppm */
+    n->tick_us = s->sw.tick_us;
+    if (s->sw.drift_ppm != 0) {
+        uint64_t d = rng_below(&s->rng, 2 * (uint64_t)s->sw.drift_ppm + 1);
+        n->tick_us = s->sw.tick_us * (1000000 - s->sw.drift_ppm + d) / 1000000;
+    }
     int rc = raft_create(&n->r, &o, &rs);
     if (rc != 0) {
         n->r = NULL;
@@ -996,8 +1012,17 @@ static void chaos(struct sim *s)
     if (!s->faults) {
         /* Liveness phase: keep proposing at whoever leads until one commits. */
         int l = find_leader(s);
-        if (l >= 0 && !s->probe_applied)
-            propose(s, (uint32_t)l);
+        if (l < 0 || s->probe_applied)
+            return;
+        /* once per leader and term, again only if it was refused */
+        if (s->probe_leader == s->node[l].id && s->probe_term == s->node[l].term &&
+            s->probe_ok)
+            return;
+        uint64_t before = s->st.proposals_ok;
+        propose(s, (uint32_t)l);
+        s->probe_leader = s->node[l].id;
+        s->probe_term = s->node[l].term;
+        s->probe_ok = s->st.proposals_ok > before;
         return;
     }
     if (rng_ppm(&s->rng, w->propose_ppm)) {
@@ -1076,6 +1101,18 @@ static void sweep(struct sim *s)
 
 /* ---- the event loop ------------------------------------------------------------------------ */
 
+/* A snapshot transfer failed: half the time its sender's host notices
+ * (raft_snapshot_failed), else the core must retry on its own. */
+static void snapshot_lost(struct sim *s, const struct raft_msg *m)
+{
+    uint32_t from = (uint32_t)m->from - 1;
+    if (s->node[from].r == NULL || !rng_ppm(&s->rng, 500000))
+        return;
+    raft_snapshot_failed(s->node[from].r, m->to);
+    pump(s, from);
+    observe(s, from);
+}
+
 bool sim_step(struct sim *s)
 {
     if (s->heap_n == 0)
@@ -1091,15 +1128,16 @@ bool sim_step(struct sim *s)
         raft_tick(n->r);
         pump(s, ev.node);
         observe(s, ev.node);
-        if (!heap_push(s, s->now + s->sw.tick_us, EV_TICK, ev.node, n->inc, NULL))
+        if (!heap_push(s, s->now + n->tick_us, EV_TICK, ev.node, n->inc, NULL))
             sim_violation(s, "simulator limit: event queue full");
         break;
     case EV_DELIVER: {
         struct raft_msg *m = &ev.msg->m;
-        if (n->r == NULL) {
-            sim_tr_msg(s, TR_DROP, m, 3);
-        } else if (s->cut[m->from - 1][m->to - 1]) {
-            sim_tr_msg(s, TR_DROP, m, 2);
+        if (ev.msg->lost || n->r == NULL || s->cut[m->from - 1][m->to - 1]) {
+            if (!ev.msg->lost)
+                sim_tr_msg(s, TR_DROP, m, n->r == NULL ? 3 : 2);
+            if (m->type == RAFT_MSG_SNAPSHOT)
+                snapshot_lost(s, m);
         } else {
             if (m->type == RAFT_MSG_SNAPSHOT) {
                 content_put(n->rx_content);
@@ -1199,6 +1237,7 @@ static void swarm(struct sim *s, uint32_t nodes)
     w->member_ppm = pick_ppm(g, 400000, 5000, 30000);
     w->spares = w->member_ppm != 0 ? (uint32_t)rng_range(g, 1, 2) : 0;
     w->compact_ppm = pick_ppm(g, 500000, 5000, 50000);
+    w->drift_ppm = pick_ppm(g, 300000, 1000, 100000);
 }
 
 void sim_describe_swarm(const struct sim *s, char *buf, size_t len)
@@ -1209,14 +1248,14 @@ void sim_describe_swarm(const struct sim *s, char *buf, size_t len)
              "check_quorum=%d inflight=%u msg_bytes=%u msg_entries=%u uncommitted=%" PRIu64
              "; delay=%u-%uus spike=%uppm/%uus loss=%uppm dup=%uppm partition=%uppm%s heal=%uppm "
              "crash=%uppm restart=%uppm persist<=%uus propose=%uppm x%u big=%uppm transfer=%uppm "
-             "member=%uppm compact=%uppm",
+             "member=%uppm compact=%uppm drift=%uppm",
              w->n, w->spares, w->tick_us, w->opt.election_ticks_min, w->opt.election_ticks_max,
              w->opt.heartbeat_ticks, w->opt.pre_vote, w->opt.check_quorum, w->opt.max_inflight,
              w->opt.max_msg_bytes, w->opt.max_msg_entries, w->opt.max_uncommitted_bytes,
              w->delay_min_us, w->delay_max_us, w->spike_ppm, w->spike_max_us, w->loss_ppm,
              w->dup_ppm, w->partition_ppm, w->asymmetric ? " (one-way)" : "", w->heal_ppm,
              w->crash_ppm, w->restart_ppm, w->persist_max_us, w->propose_ppm, w->burst, w->big_ppm,
-             w->transfer_ppm, w->member_ppm, w->compact_ppm);
+             w->transfer_ppm, w->member_ppm, w->compact_ppm, w->drift_ppm);
 }
 
 /* ---- set-up, teardown, one seed ----------------------------------------------------------- */
@@ -1333,10 +1372,13 @@ static void liveness_network(struct sim *s)
 
 uint64_t sim_liveness_bound_us(const struct sim *s)
 {
-    /* 20 election timeouts (see docs/testing.md for why that suffices) plus
-     * a second for the leftovers of the fault phase (queued storage writes,
-     * messages still in flight). */
-    return 20 * (uint64_t)s->sw.opt.election_ticks_max * s->sw.tick_us + 1000000;
+    /* 20 election timeouts, a second for the leftovers of the fault phase
+     * (queued storage writes, messages still in flight), and one
+     * unpipelined replication round per entry of backlog (docs/testing.md). */
+    const struct sim_swarm *w = &s->sw;
+    uint64_t round = 2 * (uint64_t)w->delay_max_us + w->persist_max_us + w->tick_us;
+    return 20 * (uint64_t)w->opt.election_ticks_max * w->tick_us + 1000000 +
+           s->backlog * round;
 }
 
 /* Every member of the current leader's configuration applied a probe (or
@@ -1384,7 +1426,19 @@ void sim_run_seed(struct sim *s, uint64_t steps)
             restart(s, i);
     s->probe_id = s->next_payload + 1;
     s->probe_applied = false;
-    uint64_t start = s->now, deadline = start + sim_liveness_bound_us(s);
+    /* backlog: how far the shortest log trails the longest */
+    raft_index_t lo = UINT64_MAX, hi = 0;
+    for (uint32_t i = 0; i < s->nn; i++) {
+        struct raft_status st;
+        if (s->node[i].r == NULL)
+            continue;
+        raft_status(s->node[i].r, &st);
+        lo = st.last_index < lo ? st.last_index : lo;
+        hi = st.last_index > hi ? st.last_index : hi;
+    }
+    s->backlog = hi >= lo ? hi - lo : 0;
+    s->liveness_bound_us = sim_liveness_bound_us(s);
+    uint64_t start = s->now, deadline = start + s->liveness_bound_us;
     while (!s->violated && !s->probe_applied) {
         if (s->heap_n == 0 || s->heap[0].t > deadline) {
             sim_violation(s, "liveness: no proposal committed within %" PRIu64

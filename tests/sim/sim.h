@@ -96,6 +96,7 @@ struct sim_swarm {
     uint32_t propose_ppm, big_ppm, wrong_node_ppm;
     uint32_t burst;         /* proposals per proposing chaos step */
     uint32_t transfer_ppm, member_ppm, compact_ppm;
+    uint32_t drift_ppm;     /* each node's clock runs up to this fast or slow */
 };
 
 /* ---- network --------------------------------------------------------------- */
@@ -119,6 +120,7 @@ struct sim_content {
 struct sim_msg {
     struct raft_msg m;
     struct sim_content *content; /* SNAPSHOT only */
+    bool lost; /* a lost SNAPSHOT: reported to the sender at "arrival" */
 };
 
 /* ---- storage --------------------------------------------------------------- */
@@ -150,6 +152,7 @@ struct sim_node {
     raft_id_t id;
     struct raft *r; /* NULL while crashed */
     uint32_t inc;   /* incarnation: bumps on crash, invalidates queued events */
+    uint64_t tick_us; /* this incarnation's tick period (clock drift) */
 
     /* durable storage: survives crashes */
     struct raft_hard_state d_hs;
@@ -278,10 +281,15 @@ struct sim {
     /* liveness / benchmark probes */
     uint64_t probe_id;    /* payload id to wait for; 0: none */
     bool probe_applied;   /* by some server */
+    raft_id_t probe_leader; /* the probe was last proposed at this leader */
+    raft_term_t probe_term;
+    bool probe_ok;
+    uint64_t backlog;     /* entries the shortest log trails the longest by */
     uint64_t converged_us; /* liveness: every member applied a probe */
     raft_id_t bench_exclude; /* benchmark: ignore this node becoming leader */
     uint64_t bench_leader_at, bench_commit_at;
     uint64_t liveness_us; /* how long the liveness phase took */
+    uint64_t liveness_bound_us;
 
     struct sim_stats st;
 
