@@ -411,8 +411,11 @@ static void reply_stale(struct raft *r, const struct raft_msg *m)
         reply.reject = true;
         reply.index = m->index;
         raft_send(r, &reply, 0, 0);
-    } else if (m->type == RAFT_MSG_PREVOTE) {
-        reply.type = RAFT_MSG_PREVOTE_RESP;
+    } else if (m->type == RAFT_MSG_PREVOTE || m->type == RAFT_MSG_VOTE) {
+        /* A candidate behind in terms learns ours; otherwise one whose
+         * configuration reaches only servers of higher terms could keep
+         * campaigning at terms nobody answers (found by the simulator). */
+        reply.type = m->type == RAFT_MSG_VOTE ? RAFT_MSG_VOTE_RESP : RAFT_MSG_PREVOTE_RESP;
         reply.reject = true;
         raft_send(r, &reply, 0, 0);
     }
@@ -437,7 +440,7 @@ int raft_step(struct raft *r, const struct raft_msg *m)
         }
     } else if (m->term < r->term) {
         /* §5.1: a request with a stale term is rejected with ours. */
-        if (m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_PREVOTE)
+        if (m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_PREVOTE || m->type == RAFT_MSG_VOTE)
             reply_stale(r, m);
         return 0;
     }
