@@ -59,7 +59,7 @@ static void usage(FILE *f)
             "  --swarm              print each seed's fault mix\n"
             "  --no-vote-checks     turn off the checks on votes (to show the other checkers\n"
             "                       catch a double vote too)\n"
-            "  --tiny-entries       let max_entry_bytes go below RAFT_CONFIG_ENCODED_MAX\n"
+
             "  --election-trials T  leader election benchmark: T leader crashes per cluster\n"
             "                       size (1 tick = 1 ms, default timeouts, 1 ms delay)\n"
             "\n"
@@ -239,7 +239,7 @@ static void seed_run(void *arg)
 int main(int argc, char **argv)
 {
     uint64_t seeds = 1, first = 1, steps = 10000, nodes = 0, trials = 0;
-    bool verbose = false, show_swarm = false, vote_checks = true, tiny_entries = false;
+    bool verbose = false, show_swarm = false, vote_checks = true;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -249,8 +249,6 @@ int main(int argc, char **argv)
             return 0;
         } else if (strcmp(a, "--verbose") == 0 || strcmp(a, "-v") == 0) {
             verbose = true;
-        } else if (strcmp(a, "--tiny-entries") == 0) {
-            tiny_entries = true;
         } else if (strcmp(a, "--no-vote-checks") == 0) {
             vote_checks = false;
         } else if (strcmp(a, "--swarm") == 0) {
@@ -303,7 +301,7 @@ int main(int argc, char **argv)
     for (uint64_t k = 0; k < seeds; k++) {
         uint64_t seed = first + k;
         struct seed_run run = {s, seed, steps, (uint32_t)nodes, show_swarm,
-                               {verbose, vote_checks, tiny_entries}};
+                               {verbose, vote_checks}};
         bool aborted = guarded(seed_run, &run);
         if (aborted)
             sim_violation(s, "the core aborted (assertion failed, see the message above)");
@@ -319,8 +317,6 @@ int main(int argc, char **argv)
                    steps);
             if (nodes != 0)
                 printf(" --nodes %" PRIu64, nodes);
-            if (tiny_entries)
-                printf(" --tiny-entries");
             if (!vote_checks)
                 printf(" --no-vote-checks");
             printf(" --verbose\n");

@@ -262,8 +262,6 @@ struct sim {
     /* --no-vote-checks: only to show that the other checkers catch a
      * double vote too (docs/testing.md) */
     bool vote_checks;
-    /* --tiny-entries: max_entry_bytes may go below RAFT_CONFIG_ENCODED_MAX */
-    bool tiny_entries;
 
     /* the event queue: a binary heap */
     struct sim_ev *heap;
@@ -306,7 +304,6 @@ struct sim {
 struct sim_flags {
     bool verbose;
     bool vote_checks;
-    bool tiny_entries;
 };
 void sim_init(struct sim *s, uint64_t seed, uint32_t nodes, const struct sim_flags *f);
 void sim_init_bench(struct sim *s, uint64_t seed, uint32_t nodes);
