@@ -348,6 +348,7 @@ int main(int argc, char **argv)
         tot.transfers_ok += s->st.transfers_ok;
         tot.truncations += s->st.truncations;
         tot.commits += s->st.commits;
+        tot.queue_full += s->st.queue_full;
         sim_free(s, !aborted);
     }
     free(s);
@@ -356,10 +357,11 @@ int main(int argc, char **argv)
            " proposals accepted (%" PRIu64 " refused, %" PRIu64 " EBUSY), %" PRIu64
            " entries committed, %" PRIu64 " durable truncations, %" PRIu64 " compactions, %" PRIu64
            " snapshots sent, %" PRIu64 " installed, %" PRIu64 " membership changes, %" PRIu64
-           " transfers\n",
+           " transfers; %" PRIu64 " messages dropped for a full event queue\n",
            tot.leaders, tot.crashes, tot.restarts, tot.partitions, tot.msgs, tot.lost,
            tot.proposals_ok, tot.proposals_refused, tot.busy, tot.commits, tot.truncations,
-           tot.compactions, tot.snapshots_sent, tot.installs, tot.members_ok, tot.transfers_ok);
+           tot.compactions, tot.snapshots_sent, tot.installs, tot.members_ok, tot.transfers_ok,
+           tot.queue_full);
     if (verbose || seeds > 1)
         printf("liveness: longest time from faults stopping to a committed proposal: %.3f s, "
                "to every member applying it: %.3f s; at most %.0f%% of its seed's bound "

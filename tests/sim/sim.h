@@ -242,7 +242,7 @@ struct sim_ev {
 struct sim_stats {
     uint64_t leaders, crashes, restarts, partitions, msgs, lost, snapshots_sent, installs,
         compactions, proposals_ok, proposals_refused, busy, members_ok, transfers_ok,
-        truncations, commits, heal_commit_max;
+        truncations, commits, queue_full;
 };
 
 /* ---- the world --------------------------------------------------------------- */
