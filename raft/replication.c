@@ -307,6 +307,8 @@ static void reply_append(struct raft *r, raft_id_t to, bool reject, raft_index_t
 static raft_index_t find_conflict_by_term(const struct raft *r, raft_index_t index, raft_term_t term)
 {
     raft_term_t t;
+    if (index < r->log.snapshot_index)
+        return index; /* terms unknown here: no skipping */
     for (; index > r->log.snapshot_index; index--) {
         bool known = raft_log_term(&r->log, index, &t);
         assert(known);
