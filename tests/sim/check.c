@@ -165,7 +165,10 @@ void sim_trace_print_one(const struct sim *s, const struct sim_trace *t, FILE *f
             fprintf(f, " (no leader known, commit %" PRIu64 ")", t->d);
         break;
     case TR_CRASH:
-        fprintf(f, "crash n%u (%" PRIu64 " pending writes lost)", t->node, t->a);
+        fprintf(f, "crash n%u (%" PRIu64 " pending batches lost", t->node, t->a);
+        if (t->b != 0)
+            fprintf(f, ", but their first %" PRIu64 " writes landed", t->b);
+        fputc(')', f);
         break;
     case TR_RESTART:
         fprintf(f, "restart n%u: term %" PRIu64 " vote n%" PRIu64 " snapshot %" PRIu64

@@ -60,6 +60,8 @@ static void usage(FILE *f)
             "  --no-vote-checks     turn off the checks on votes (to show the other checkers\n"
             "                       catch a double vote too)\n"
 
+            "  --torn-writes        a crash may land a random prefix of the pending writes\n"
+            "                       (an update's entries without its hard state)\n"
             "  --election-trials T  leader election benchmark: T leader crashes per cluster\n"
             "                       size (1 tick = 1 ms, default timeouts, 1 ms delay)\n"
             "\n"
@@ -239,7 +241,7 @@ static void seed_run(void *arg)
 int main(int argc, char **argv)
 {
     uint64_t seeds = 1, first = 1, steps = 10000, nodes = 0, trials = 0;
-    bool verbose = false, show_swarm = false, vote_checks = true;
+    bool verbose = false, show_swarm = false, vote_checks = true, torn_writes = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -249,6 +251,8 @@ int main(int argc, char **argv)
             return 0;
         } else if (strcmp(a, "--verbose") == 0 || strcmp(a, "-v") == 0) {
             verbose = true;
+        } else if (strcmp(a, "--torn-writes") == 0) {
+            torn_writes = true;
         } else if (strcmp(a, "--no-vote-checks") == 0) {
             vote_checks = false;
         } else if (strcmp(a, "--swarm") == 0) {
@@ -301,7 +305,7 @@ int main(int argc, char **argv)
     for (uint64_t k = 0; k < seeds; k++) {
         uint64_t seed = first + k;
         struct seed_run run = {s, seed, steps, (uint32_t)nodes, show_swarm,
-                               {verbose, vote_checks}};
+                               {verbose, vote_checks, torn_writes}};
         bool aborted = guarded(seed_run, &run);
         if (aborted)
             sim_violation(s, "the core aborted (assertion failed, see the message above)");
@@ -319,6 +323,8 @@ int main(int argc, char **argv)
                 printf(" --nodes %" PRIu64, nodes);
             if (!vote_checks)
                 printf(" --no-vote-checks");
+            if (torn_writes)
+                printf(" --torn-writes");
             printf(" --verbose\n");
             fflush(stdout);
         } else {

@@ -527,21 +527,20 @@ static void pump(struct sim *s, uint32_t i)
     }
 }
 
-/* The oldest pending batch of node i becomes durable. */
-static void persist_done(struct sim *s, uint32_t i)
+/* Writes batch b's operations to durable storage, in order: install,
+ * compaction, truncation, each entry, hard state. At most *budget of them
+ * (the whole batch when *budget is UINT64_MAX); a crash in the middle of a
+ * group commit lands a prefix. Returns whether the stored log changed. */
+static bool batch_apply(struct sim *s, uint32_t i, struct sim_batch *b, uint64_t *budget)
 {
     struct sim_node *n = &s->node[i];
-    struct sim_batch *b = n->pq_head;
-    if (b == NULL) {
-        sim_violation(s, "simulator bug: storage completion without a pending write");
-        return;
-    }
-    n->pq_head = b->next;
-    if (n->pq_head == NULL)
-        n->pq_tail = NULL;
     bool log_changed = false;
 
     if (b->install) {
+        if (*budget == 0)
+            return log_changed;
+        (*budget)--;
+        b->install = false;
         for (uint32_t k = 0; k < n->d_n; k++) {
             raft_index_t idx = n->d_snap.last_index + 1 + k;
             if (idx > b->snap.last_index && committed_as(s, idx, n->d_log[k].term))
@@ -556,7 +555,13 @@ static void persist_done(struct sim *s, uint32_t i)
         n->d_content = content_ref(b->content);
         log_changed = true;
     }
-    if (b->compact && b->snap.last_index > n->d_snap.last_index) {
+    if (b->compact) {
+        if (*budget == 0)
+            return log_changed;
+        (*budget)--;
+        b->compact = false;
+    }
+    if (b->compact_pending && b->snap.last_index > n->d_snap.last_index) {
         raft_index_t x = b->snap.last_index;
         if (x > d_last_index(n)) {
             sim_violation(s, "n%u: compaction through %" PRIu64 " but durable log ends at %" PRIu64,
@@ -575,8 +580,13 @@ static void persist_done(struct sim *s, uint32_t i)
             n->d_content = content_ref(b->content);
         }
     }
+    b->compact_pending = false;
     if (b->truncate_from != 0) {
+        if (*budget == 0)
+            return log_changed;
+        (*budget)--;
         raft_index_t f = b->truncate_from;
+        b->truncate_from = 0;
         if (f <= n->d_snap.last_index) {
             sim_violation(s, "n%u: truncate from %" PRIu64 " into the snapshot through %" PRIu64,
                           i + 1, f, n->d_snap.last_index);
@@ -594,22 +604,34 @@ static void persist_done(struct sim *s, uint32_t i)
         log_changed = true;
     }
     if (b->n_ents > 0) {
+        uint32_t m = *budget < b->n_ents ? (uint32_t)*budget : b->n_ents;
+        if (m == 0)
+            return log_changed;
+        *budget -= m;
         if (b->ents[0].index != d_last_index(n) + 1) {
             sim_violation(s, "n%u: entries from %" PRIu64 " do not follow the stored log ending at %" PRIu64,
                           i + 1, b->ents[0].index, d_last_index(n));
-        } else {
-            if (n->d_n + b->n_ents > n->d_cap) {
-                while (n->d_n + b->n_ents > n->d_cap)
-                    n->d_cap = n->d_cap ? n->d_cap * 2 : 256;
-                n->d_log = xrealloc(n->d_log, n->d_cap * sizeof *n->d_log);
-            }
-            memcpy(n->d_log + n->d_n, b->ents, b->n_ents * sizeof *b->ents);
-            n->d_n += b->n_ents;
-            b->n_ents = 0; /* the data now belongs to d_log */
+            return log_changed;
         }
+        if (n->d_n + m > n->d_cap) {
+            while (n->d_n + m > n->d_cap)
+                n->d_cap = n->d_cap ? n->d_cap * 2 : 256;
+            n->d_log = xrealloc(n->d_log, n->d_cap * sizeof *n->d_log);
+        }
+        /* the data moves to d_log; the rest stays with the batch */
+        memcpy(n->d_log + n->d_n, b->ents, m * sizeof *b->ents);
+        n->d_n += m;
+        memmove(b->ents, b->ents + m, (b->n_ents - m) * sizeof *b->ents);
+        b->n_ents -= m;
         log_changed = true;
+        if (b->n_ents > 0)
+            return log_changed;
     }
     if (b->hs_changed) {
+        if (*budget == 0)
+            return log_changed;
+        (*budget)--;
+        b->hs_changed = false;
         if (b->hs.term < n->d_hs.term)
             sim_violation(s, "n%u: durable term goes back from %" PRIu64 " to %" PRIu64, i + 1,
                           n->d_hs.term, b->hs.term);
@@ -624,6 +646,29 @@ static void persist_done(struct sim *s, uint32_t i)
                              "): entries must be written before the hard state that commits them",
                           i + 1, n->d_hs.commit, d_last_index(n));
     }
+    return log_changed;
+}
+
+/* Operations in a batch, as batch_apply counts them. */
+static uint64_t batch_ops(const struct sim_batch *b)
+{
+    return (uint64_t)b->install + b->compact + (b->truncate_from != 0) + b->n_ents + b->hs_changed;
+}
+
+/* The oldest pending batch of node i becomes durable. */
+static void persist_done(struct sim *s, uint32_t i)
+{
+    struct sim_node *n = &s->node[i];
+    struct sim_batch *b = n->pq_head;
+    if (b == NULL) {
+        sim_violation(s, "simulator bug: storage completion without a pending write");
+        return;
+    }
+    n->pq_head = b->next;
+    if (n->pq_head == NULL)
+        n->pq_tail = NULL;
+    uint64_t all = UINT64_MAX;
+    bool log_changed = batch_apply(s, i, b, &all);
     sim_tr(s, TR_PERSIST, i + 1, 0, d_last_index(n), d_last_term(n), n->d_hs.term, n->d_hs.vote);
     for (uint32_t k = 0; k < b->n_held && !s->violated; k++)
         net_send(s, i, &b->held[k]->m);
@@ -746,7 +791,18 @@ void sim_crash(struct sim *s, uint32_t i)
     struct sim_node *n = &s->node[i];
     if (n->r == NULL)
         return;
-    uint64_t lost = 0;
+    uint64_t lost = 0, landed = 0;
+    if (s->faults && n->pq_head != NULL && rng_ppm(&s->rng, s->sw.torn_ppm)) {
+        /* torn group commit: a random prefix of the pending writes lands */
+        uint64_t total = 0;
+        for (struct sim_batch *b = n->pq_head; b != NULL; b = b->next)
+            total += batch_ops(b);
+        uint64_t budget = rng_below(&s->rng, total + 1);
+        landed = budget;
+        for (struct sim_batch *b = n->pq_head; b != NULL && budget > 0 && !s->violated; b = b->next)
+            batch_apply(s, i, b, &budget);
+        landed -= budget;
+    }
     while (n->pq_head != NULL) {
         struct sim_batch *b = n->pq_head;
         n->pq_head = b->next;
@@ -765,7 +821,7 @@ void sim_crash(struct sim *s, uint32_t i)
     content_put(n->rx_content);
     n->rx_content = NULL;
     n->down_since = s->now;
-    sim_tr(s, TR_CRASH, i + 1, 0, lost, 0, 0, 0);
+    sim_tr(s, TR_CRASH, i + 1, 0, lost, landed, 0, 0);
     s->st.crashes++;
 }
 
@@ -992,6 +1048,7 @@ static void chaos_compact(struct sim *s)
     struct sim_batch *b = xmalloc(sizeof *b);
     memset(b, 0, sizeof *b);
     b->compact = true;
+    b->compact_pending = true;
     b->snap = meta;
     b->content = content_ref(sm_content(n, x));
     b->due = n->pq_last_due > s->now ? n->pq_last_due : s->now;
@@ -1236,6 +1293,12 @@ static void swarm(struct sim *s, uint32_t nodes)
     w->spares = w->member_ppm != 0 ? (uint32_t)rng_range(g, 1, 2) : 0;
     w->compact_ppm = pick_ppm(g, 500000, 5000, 50000);
     w->drift_ppm = pick_ppm(g, 300000, 1000, 100000);
+    /* Off unless --torn-writes: a crash between an update's entries and its
+     * hard state leaves a log whose last term is above the stored term, and
+     * raft_create refuses that (EINVAL); see docs/testing.md. */
+    w->torn_ppm = pick_ppm(g, 500000, 200000, 1000000);
+    if (!s->torn_writes)
+        w->torn_ppm = 0;
 }
 
 void sim_describe_swarm(const struct sim *s, char *buf, size_t len)
@@ -1246,14 +1309,14 @@ void sim_describe_swarm(const struct sim *s, char *buf, size_t len)
              "check_quorum=%d inflight=%u msg_bytes=%u msg_entries=%u uncommitted=%" PRIu64
              "; delay=%u-%uus spike=%uppm/%uus loss=%uppm dup=%uppm partition=%uppm%s heal=%uppm "
              "crash=%uppm restart=%uppm persist<=%uus propose=%uppm x%u big=%uppm transfer=%uppm "
-             "member=%uppm compact=%uppm drift=%uppm",
+             "member=%uppm compact=%uppm drift=%uppm torn=%uppm",
              w->n, w->spares, w->tick_us, w->opt.election_ticks_min, w->opt.election_ticks_max,
              w->opt.heartbeat_ticks, w->opt.pre_vote, w->opt.check_quorum, w->opt.max_inflight,
              w->opt.max_msg_bytes, w->opt.max_msg_entries, w->opt.max_uncommitted_bytes,
              w->delay_min_us, w->delay_max_us, w->spike_ppm, w->spike_max_us, w->loss_ppm,
              w->dup_ppm, w->partition_ppm, w->asymmetric ? " (one-way)" : "", w->heal_ppm,
              w->crash_ppm, w->restart_ppm, w->persist_max_us, w->propose_ppm, w->burst, w->big_ppm,
-             w->transfer_ppm, w->member_ppm, w->compact_ppm, w->drift_ppm);
+             w->transfer_ppm, w->member_ppm, w->compact_ppm, w->drift_ppm, w->torn_ppm);
 }
 
 /* ---- set-up, teardown, one seed ----------------------------------------------------------- */
@@ -1291,6 +1354,7 @@ void sim_init(struct sim *s, uint64_t seed, uint32_t nodes, const struct sim_fla
 {
     world_init(s, seed, f->verbose);
     s->vote_checks = f->vote_checks;
+    s->torn_writes = f->torn_writes;
     if (nodes == 0)
         nodes = seed % 2 == 1 ? 3 : 5;
     swarm(s, nodes);
@@ -1314,6 +1378,7 @@ void sim_init_bench(struct sim *s, uint64_t seed, uint32_t nodes)
 
 void sim_free(struct sim *s, bool destroy_cores)
 {
+    s->faults = false; /* no torn writes while tearing down */
     for (uint32_t i = 0; i < s->nn; i++) {
         struct sim_node *n = &s->node[i];
         if (n->r != NULL) {

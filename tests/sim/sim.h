@@ -97,6 +97,7 @@ struct sim_swarm {
     uint32_t burst;         /* proposals per proposing chaos step */
     uint32_t transfer_ppm, member_ppm, compact_ppm;
     uint32_t drift_ppm;     /* each node's clock runs up to this fast or slow */
+    uint32_t torn_ppm;      /* a crash lands a random prefix of the pending writes */
 };
 
 /* ---- network --------------------------------------------------------------- */
@@ -132,6 +133,7 @@ struct sim_batch {
     uint64_t due;
     bool install;                    /* a. snapshot received from a leader */
     bool compact;                    /* host compaction: keep entries after it */
+    bool compact_pending;            /* (batch_apply's progress through it) */
     struct raft_snapshot_meta snap;  /* install or compact */
     struct sim_content *content;
     raft_index_t truncate_from;      /* b. */
@@ -262,6 +264,8 @@ struct sim {
     /* --no-vote-checks: only to show that the other checkers catch a
      * double vote too (docs/testing.md) */
     bool vote_checks;
+    /* --torn-writes: a crash may land a prefix of the pending writes */
+    bool torn_writes;
 
     /* the event queue: a binary heap */
     struct sim_ev *heap;
@@ -304,6 +308,7 @@ struct sim {
 struct sim_flags {
     bool verbose;
     bool vote_checks;
+    bool torn_writes;
 };
 void sim_init(struct sim *s, uint64_t seed, uint32_t nodes, const struct sim_flags *f);
 void sim_init_bench(struct sim *s, uint64_t seed, uint32_t nodes);
