@@ -91,7 +91,7 @@ void sim_tr_msg(struct sim *s, uint8_t kind, const struct raft_msg *m, int err)
         sim_trace_print_one(s, t, stdout);
 }
 
-static const char *msg_name(uint8_t type)
+const char *sim_msg_name(uint8_t type)
 {
     switch (type) {
     case RAFT_MSG_APPEND: return "APPEND";
@@ -111,7 +111,7 @@ static void print_msg(const struct sim_trace *t, FILE *f)
     bool reject = (t->d >> 32) & 1;
     bool transfer = (t->d >> 33) & 1;
     uint32_t n = (uint32_t)t->d;
-    fprintf(f, "n%u -> n%u %s term %" PRIu64, t->node, t->peer, msg_name(t->mtype), t->a);
+    fprintf(f, "n%u -> n%u %s term %" PRIu64, t->node, t->peer, sim_msg_name(t->mtype), t->a);
     switch (t->mtype) {
     case RAFT_MSG_APPEND:
         fprintf(f, " prev %" PRIu64 "/%" PRIu64 " +%u commit %" PRIu64, t->b, t->c, n, t->e);

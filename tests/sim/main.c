@@ -355,6 +355,9 @@ int main(int argc, char **argv)
         tot.truncations += s->st.truncations;
         tot.commits += s->st.commits;
         tot.queue_full += s->st.queue_full;
+        if (s->st.queue_full > 0)
+            printf("note: seed %" PRIu64 " dropped %" PRIu64 " messages for a full event queue\n",
+                   seed, s->st.queue_full);
         sim_free(s, !aborted);
     }
     free(s);

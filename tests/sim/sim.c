@@ -287,6 +287,33 @@ static void check_content(struct sim *s, uint32_t i, const struct sim_content *c
 
 /* ---- network ------------------------------------------------------------------------------- */
 
+/* The event queue is full. With at most 7 servers, max_inflight <= 64 and
+ * a heartbeat or probe per round trip, correct cores keep a few thousand
+ * messages in flight at the very most (duplicates, 0.5 s delay spikes and
+ * stale leaders included), so 16,384 means messages breed messages. */
+static void storm(struct sim *s)
+{
+    uint32_t count[SIM_NODES_MAX][SIM_NODES_MAX][RAFT_MSG_TIMEOUT_NOW + 1];
+    memset(count, 0, sizeof count);
+    uint32_t best = 0, bf = 0, bt = 0, bk = 0;
+    for (uint32_t k = 0; k < s->heap_n; k++) {
+        const struct sim_msg *sm = s->heap[k].msg;
+        if (sm == NULL || sm->m.type > RAFT_MSG_TIMEOUT_NOW)
+            continue;
+        uint32_t f = (uint32_t)sm->m.from - 1, t = (uint32_t)sm->m.to - 1, ty = sm->m.type;
+        if (++count[f][t][ty] > best) {
+            best = count[f][t][ty];
+            bf = f;
+            bt = t;
+            bk = ty;
+        }
+    }
+    sim_violation(s, "message storm: %u events queued (the limit); %u of them are %s n%u -> n%u "
+                     "(max_inflight %u)",
+                  s->heap_n, best, sim_msg_name((uint8_t)bk), bf + 1, bt + 1,
+                  s->sw.opt.max_inflight);
+}
+
 static void net_send(struct sim *s, uint32_t from, const struct raft_msg *m)
 {
     struct sim_node *n = &s->node[from];
@@ -344,6 +371,8 @@ static void net_send(struct sim *s, uint32_t from, const struct raft_msg *m)
             s->st.queue_full++;
             sim_tr_msg(s, TR_DROP, m, 4);
             msg_free(copy);
+            storm(s);
+            return;
         }
     }
 }
@@ -496,7 +525,7 @@ static void handle_update(struct sim *s, uint32_t i, const struct raft_update *u
             n->pq_head = b;
         n->pq_tail = b;
         if (!heap_push(s, due, EV_PERSIST, i, n->inc, NULL)) {
-            sim_violation(s, "simulator limit: event queue full");
+            storm(s);
             return;
         }
     } else {
@@ -858,7 +887,7 @@ static void node_start(struct sim *s, uint32_t i)
                          " but stored term %" PRIu64 " vote n%" PRIu64,
                       i + 1, st.term, st.vote, n->d_hs.term, n->d_hs.vote);
     if (!heap_push(s, s->now + 1 + rng_below(&s->rng, s->sw.tick_us), EV_TICK, i, n->inc, NULL))
-        sim_violation(s, "simulator limit: event queue full");
+        storm(s);
     pump(s, i);
     observe(s, i);
 }
@@ -1059,7 +1088,7 @@ static void chaos_compact(struct sim *s)
         n->pq_head = b;
     n->pq_tail = b;
     if (!heap_push(s, b->due, EV_PERSIST, i, n->inc, NULL))
-        sim_violation(s, "simulator limit: event queue full");
+        storm(s);
     pump(s, i);
     observe(s, i);
 }
@@ -1187,7 +1216,7 @@ bool sim_step(struct sim *s)
         pump(s, ev.node);
         observe(s, ev.node);
         if (!heap_push(s, s->now + n->tick_us, EV_TICK, ev.node, n->inc, NULL))
-            sim_violation(s, "simulator limit: event queue full");
+            storm(s);
         break;
     case EV_DELIVER: {
         struct raft_msg *m = &ev.msg->m;
@@ -1220,7 +1249,7 @@ bool sim_step(struct sim *s)
     case EV_CHAOS:
         chaos(s);
         if (!heap_push(s, s->now + s->sw.tick_us, EV_CHAOS, 0, 0, NULL))
-            sim_violation(s, "simulator limit: event queue full");
+            storm(s);
         break;
     default:
         sim_violation(s, "simulator bug: event kind %u", ev.kind);

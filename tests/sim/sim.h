@@ -330,6 +330,7 @@ void sim_violation(struct sim *s, const char *fmt, ...) __attribute__((format(pr
 void sim_tr(struct sim *s, uint8_t kind, uint32_t node, uint32_t peer, uint64_t a, uint64_t b,
             uint64_t c, uint64_t d);
 void sim_tr_msg(struct sim *s, uint8_t kind, const struct raft_msg *m, int err);
+const char *sim_msg_name(uint8_t type);
 void sim_trace_print(const struct sim *s, FILE *f);
 void sim_trace_print_one(const struct sim *s, const struct sim_trace *t, FILE *f);
 uint64_t sim_fp(uint8_t type, uint32_t len, const void *data);
