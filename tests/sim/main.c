@@ -354,10 +354,7 @@ int main(int argc, char **argv)
         tot.transfers_ok += s->st.transfers_ok;
         tot.truncations += s->st.truncations;
         tot.commits += s->st.commits;
-        tot.queue_full += s->st.queue_full;
-        if (s->st.queue_full > 0)
-            printf("note: seed %" PRIu64 " dropped %" PRIu64 " messages for a full event queue\n",
-                   seed, s->st.queue_full);
+
         sim_free(s, !aborted);
     }
     free(s);
@@ -366,11 +363,10 @@ int main(int argc, char **argv)
            " proposals accepted (%" PRIu64 " refused, %" PRIu64 " EBUSY), %" PRIu64
            " entries committed, %" PRIu64 " durable truncations, %" PRIu64 " compactions, %" PRIu64
            " snapshots sent, %" PRIu64 " installed, %" PRIu64 " membership changes, %" PRIu64
-           " transfers; %" PRIu64 " messages dropped for a full event queue\n",
+           " transfers\n",
            tot.leaders, tot.crashes, tot.restarts, tot.partitions, tot.msgs, tot.lost,
            tot.proposals_ok, tot.proposals_refused, tot.busy, tot.commits, tot.truncations,
-           tot.compactions, tot.snapshots_sent, tot.installs, tot.members_ok, tot.transfers_ok,
-           tot.queue_full);
+           tot.compactions, tot.snapshots_sent, tot.installs, tot.members_ok, tot.transfers_ok);
     if (verbose || seeds > 1)
         printf("liveness: longest time from faults stopping to a committed proposal: %.3f s, "
                "to every member applying it: %.3f s; at most %.0f%% of its seed's bound "

@@ -368,7 +368,6 @@ static void net_send(struct sim *s, uint32_t from, const struct raft_msg *m)
         struct sim_msg *copy = msg_copy(m, content);
         copy->lost = lost;
         if (!heap_push(s, s->now + delay, EV_DELIVER, m->to - 1, 0, copy)) {
-            s->st.queue_full++;
             sim_tr_msg(s, TR_DROP, m, 4);
             msg_free(copy);
             storm(s);

@@ -244,7 +244,7 @@ struct sim_ev {
 struct sim_stats {
     uint64_t leaders, crashes, restarts, partitions, msgs, lost, snapshots_sent, installs,
         compactions, proposals_ok, proposals_refused, busy, members_ok, transfers_ok,
-        truncations, commits, queue_full;
+        truncations, commits;
 };
 
 /* ---- the world --------------------------------------------------------------- */
