@@ -10,5 +10,7 @@ Suite *mp_suite(void);
 Suite *frame_suite(void);
 Suite *vectors_suite(void);
 Suite *batch_suite(void);
+Suite *storage_suite(void);
+Suite *storage_crash_suite(void);
 
 #endif
