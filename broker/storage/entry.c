@@ -62,7 +62,9 @@ int storage_entry_decode(const uint8_t *p, size_t avail, struct storage_entry *o
         return STORAGE_ENTRY_INVALID;
     }
     e.payload = p + STORAGE_ENTRY_HEADER_BYTES;
-    if ((uint32_t)wire_load_be(p + 4, 4) != frame_crc(p, p + 8, e.payload, e.payload_len)) {
+    /* Bytes [8, end) are contiguous here: two CRC calls, not three. */
+    uint32_t crc = wire_crc32c(wire_crc32c(0, p, 4), p + 8, (size_t)length);
+    if ((uint32_t)wire_load_be(p + 4, 4) != crc) {
         *why = "CRC-32C mismatch";
         return STORAGE_ENTRY_INVALID;
     }

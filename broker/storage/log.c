@@ -124,18 +124,26 @@ static int seg_path(struct storage_log *log, uint64_t base, const char *ext, cha
 
 /* ---- segments: create, free, remove ------------------------------------------------ */
 
+/* Makes room for one more element in a growing array: 0 or -ENOMEM. */
+static int grow(void **array, size_t count, size_t *cap, size_t elem_size)
+{
+    if (count < *cap)
+        return 0;
+    size_t n = *cap ? *cap * 2 : 8;
+    void *p = realloc(*array, n * elem_size);
+    if (p == NULL)
+        return -ENOMEM;
+    *array = p;
+    *cap = n;
+    return 0;
+}
+
 static int segs_push(struct storage_log *log, struct storage_segment *s)
 {
-    if (log->nsegs == log->segs_cap) {
-        size_t cap = log->segs_cap ? log->segs_cap * 2 : 8;
-        struct storage_segment **p = realloc(log->segs, cap * sizeof(*p));
-        if (p == NULL)
-            return -ENOMEM;
-        log->segs = p;
-        log->segs_cap = cap;
-    }
-    log->segs[log->nsegs++] = s;
-    return 0;
+    int rc = grow((void **)&log->segs, log->nsegs, &log->segs_cap, sizeof(log->segs[0]));
+    if (rc == 0)
+        log->segs[log->nsegs++] = s;
+    return rc;
 }
 
 static void seg_free(struct storage_log *log, struct storage_segment *s)
@@ -313,6 +321,9 @@ int storage_log_append(struct storage_log *log, const struct storage_entry *entr
             log->flushed_index = e->index;
             pthread_mutex_unlock(&log->lock);
         } else {
+            /* Allocated at the first small append: an idle partition holds no buffer. */
+            if (log->wbuf == NULL && (log->wbuf = malloc(STORAGE_WRITE_BUFFER_BYTES)) == NULL)
+                return STORAGE_ERR_NOMEM;
             if (log->wbuf_len + frame > STORAGE_WRITE_BUFFER_BYTES) {
                 rc = flush(log);
                 if (rc != 0)
@@ -337,7 +348,12 @@ int storage_log_append(struct storage_log *log, const struct storage_entry *entr
 
 /* ---- syncing ----------------------------------------------------------------------- */
 
-int storage__log_sync_flushed(struct storage_log *log, unsigned *calls)
+/*
+ * One round: fdatasync up to SYNC_SEGMENTS_MAX segments with unsynced
+ * bytes (oldest first), then the directory if a segment was created or
+ * removed; *more says whether segments are left for another round.
+ */
+static int sync_round(struct storage_log *log, unsigned *calls, int *more)
 {
     struct {
         struct storage_segment *seg;
@@ -345,7 +361,7 @@ int storage__log_sync_flushed(struct storage_log *log, unsigned *calls)
         uint64_t upto;
     } todo[SYNC_SEGMENTS_MAX];
     size_t n = 0;
-    *calls = 0;
+    *more = 0;
     pthread_mutex_lock(&log->lock);
     wait_idle_locked(log);
     if (log->failed) {
@@ -358,41 +374,52 @@ int storage__log_sync_flushed(struct storage_log *log, unsigned *calls)
         return 0;
     }
     uint64_t target = log->flushed_index;
+    /* Segments are synced in order, so the unsynced ones are a suffix (empty ones aside). */
     size_t first = log->nsegs;
-    while (first > 0 && log->segs[first - 1]->synced < log->segs[first - 1]->flushed)
+    while (first > 0 && (log->segs[first - 1]->synced < log->segs[first - 1]->flushed ||
+                         log->segs[first - 1]->flushed == 0))
         first--;
-    for (size_t i = first; i < log->nsegs && n < SYNC_SEGMENTS_MAX; i++) {
+    for (size_t i = first; i < log->nsegs; i++) {
         struct storage_segment *s = log->segs[i];
+        if (s->synced == s->flushed)
+            continue;
+        if (n == SYNC_SEGMENTS_MAX) {
+            *more = 1;
+            target = todo[n - 1].seg->last_index; /* a sealed segment: all of it is flushed */
+            break;
+        }
         todo[n].seg = s;
         todo[n].fd = s->fd;
         todo[n].upto = s->flushed;
         n++;
-        if (n == SYNC_SEGMENTS_MAX && i + 1 < log->nsegs)
-            target = s->last_index; /* a sealed segment: all of it is flushed */
     }
-    int dir = log->dir_dirty;
-    log->dir_dirty = 0;
+    int dir_pending = log->dir_dirty;
+    int dir = dir_pending && !*more;
+    if (dir)
+        log->dir_dirty = 0;
     log->syncing = 1;
     pthread_mutex_unlock(&log->lock);
 
     /* The ordering that matters: data first, then the directory entries that name it. */
     int rc = 0;
+    unsigned made = 0;
     const char *what = "fdatasync";
     struct storage_segment *at = n > 0 ? todo[0].seg : NULL;
     for (size_t i = 0; i < n && rc == 0; i++) {
         at = todo[i].seg;
         rc = log->fs->fdatasync(log->fs->ctx, todo[i].fd);
-        (*calls)++;
+        made++;
     }
     if (rc == 0 && dir) {
         what = "directory fsync";
         rc = log->fs->fsync_dir(log->fs->ctx, log->dir);
-        (*calls)++;
+        made++;
     }
 
     pthread_mutex_lock(&log->lock);
     log->syncing = 0;
-    log->fsyncs += *calls;
+    log->fsyncs += made;
+    *calls += made;
     int result = 0;
     if (rc != 0) {
         if (at == NULL)
@@ -403,12 +430,23 @@ int storage__log_sync_flushed(struct storage_log *log, unsigned *calls)
         for (size_t i = 0; i < n; i++)
             if (todo[i].seg->synced < todo[i].upto)
                 todo[i].seg->synced = todo[i].upto;
-        if (target > log->durable_index)
+        /* Entries count once the directory names every segment that holds them. */
+        if ((dir || !dir_pending) && target > log->durable_index)
             log->durable_index = target;
     }
     pthread_cond_broadcast(&log->idle);
     pthread_mutex_unlock(&log->lock);
     return result;
+}
+
+int storage__log_sync_flushed(struct storage_log *log, unsigned *calls)
+{
+    *calls = 0;
+    int more = 0, rc;
+    do
+        rc = sync_round(log, calls, &more);
+    while (rc == 0 && more);
+    return rc;
 }
 
 int storage_log_sync(struct storage_log *log)
@@ -417,11 +455,8 @@ int storage_log_sync(struct storage_log *log)
     if (rc == 0)
         rc = flush(log);
     unsigned calls;
-    while (rc == 0) {
+    if (rc == 0)
         rc = storage__log_sync_flushed(log, &calls);
-        if (rc != 0 || storage_log_durable_index(log) >= active(log)->last_index)
-            break;
-    }
     return rc;
 }
 
@@ -483,12 +518,17 @@ static int peek_at(struct storage_log *log, struct storage_segment *s, uint64_t 
     return 0;
 }
 
-/* Reads frames from segment si at pos onward (across segments) up to entry `last`. */
+/*
+ * Reads frames from segment si at pos onward (across segments) up to entry
+ * `last`, one pread per segment run. The first entry is read whatever
+ * bytes_max says (a reader must make progress); the rest only within it.
+ */
 static int read_from(struct storage_log *log, size_t si, uint64_t pos, uint64_t last,
                      size_t bytes_max, struct storage_read *rd)
 {
     rd->count = 0;
     rd->bytes = 0;
+    size_t first_need = STORAGE_ENTRY_HEADER_BYTES; /* grows to the first frame's size */
     while (si < log->nsegs && rd->count < rd->entries_cap) {
         struct storage_segment *s = log->segs[si];
         if (pos >= s->size) {
@@ -497,16 +537,16 @@ static int read_from(struct storage_log *log, size_t si, uint64_t pos, uint64_t 
             continue;
         }
         size_t room = rd->buf_cap - rd->bytes;
-        size_t budget = room;
-        if (rd->count > 0)
-            budget = bytes_max > rd->bytes ? bytes_max - rd->bytes : 0;
-        if (budget > room)
+        size_t budget = bytes_max > rd->bytes ? bytes_max - rd->bytes : 0;
+        if (rd->count == 0 && budget < first_need)
+            budget = first_need;
+        if (budget > room) {
+            if (rd->count == 0 && room < first_need)
+                return STORAGE_ERR_FULL; /* the first frame is larger than buf */
             budget = room;
-        if (budget < STORAGE_ENTRY_HEADER_BYTES) {
-            if (rd->count == 0)
-                return STORAGE_ERR_FULL;
-            break;
         }
+        if (budget < STORAGE_ENTRY_HEADER_BYTES)
+            break;
         size_t want = s->size - pos < budget ? (size_t)(s->size - pos) : budget;
         uint8_t *p = rd->buf + rd->bytes;
         int rc = storage_fs_pread_all(log->fs, s->fd, p, want, pos);
@@ -519,8 +559,15 @@ static int read_from(struct storage_log *log, size_t si, uint64_t pos, uint64_t 
             size_t frame = 0;
             const char *why = NULL;
             int d = storage_entry_decode(p + at, want - at, &e, &frame, &why);
+            if (d == STORAGE_ENTRY_NEED_MORE && pos + at + frame > s->size) {
+                d = STORAGE_ENTRY_INVALID;
+                why = "entry runs past the end of the segment";
+            }
             if (d == STORAGE_ENTRY_NEED_MORE) {
-                stop = 1;
+                if (rd->count == 0)
+                    first_need = frame; /* read again, the whole first frame */
+                else
+                    stop = 1;
                 break;
             }
             if (d == STORAGE_ENTRY_INVALID) {
@@ -537,8 +584,6 @@ static int read_from(struct storage_log *log, size_t si, uint64_t pos, uint64_t 
         }
         rd->bytes += at;
         pos += at;
-        if (rd->count == 0)
-            return STORAGE_ERR_FULL; /* the first frame is larger than buf */
         if (stop)
             break;
     }
@@ -913,16 +958,10 @@ static int list_segment(void *arg, const char *name)
             return 0;
         base = base * 10 + (uint64_t)(name[i] - '0');
     }
-    if (l->count == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 16;
-        uint64_t *p = realloc(l->bases, cap * sizeof(*p));
-        if (p == NULL)
-            return -ENOMEM;
-        l->bases = p;
-        l->cap = cap;
-    }
-    l->bases[l->count++] = base;
-    return 0;
+    int rc = grow((void **)&l->bases, l->count, &l->cap, sizeof(l->bases[0]));
+    if (rc == 0)
+        l->bases[l->count++] = base;
+    return rc;
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -1119,11 +1158,6 @@ int storage_log_open(const char *dir, const struct storage_log_options *opts,
         goto fail;
     }
     snprintf(log->dir, sizeof(log->dir), "%s", dir);
-    log->wbuf = malloc(STORAGE_WRITE_BUFFER_BYTES);
-    if (log->wbuf == NULL) {
-        rc = open_errmsg(errmsg, cap, STORAGE_ERR_NOMEM, "out of memory");
-        goto fail;
-    }
     const struct storage_fs *fs = log->fs;
     int r = fs->mkdir(fs->ctx, dir);
     if (r == 0) {
@@ -1167,20 +1201,17 @@ int storage_log_open(const char *dir, const struct storage_log_options *opts,
     log->flushed_index = log->durable_index = active(log)->last_index;
 
     /*
-     * What a previous process wrote may still sit in the page cache: sync
-     * it before calling it durable.
+     * What a previous process wrote may still sit in the page cache, not on
+     * disk: nothing counts as durable until the first sync has run over
+     * every segment and the directory. That sync is left to the caller (the
+     * syncer), so that opening a thousand partitions is not a thousand
+     * device flushes on the start-up path.
      */
     if (log->opts.fsync_policy == STORAGE_FSYNC_ALWAYS) {
-        for (size_t i = 0; i < log->nsegs && r == 0; i++)
-            r = fs->fdatasync(fs->ctx, log->segs[i]->fd);
-        if (r == 0)
-            r = fs->fsync_dir(fs->ctx, dir);
-        if (r != 0) {
-            rc = open_errmsg(errmsg, cap, code_of(r), "%s: sync at open failed: %s", dir,
-                             strerror(-r));
-            goto fail;
-        }
-        log->dir_dirty = 0;
+        for (size_t i = 0; i < log->nsegs; i++)
+            log->segs[i]->synced = 0;
+        log->dir_dirty = 1;
+        log->durable_index = storage_log_first_index(log) - 1;
     }
 
     struct storage_hardstate *hs = malloc(sizeof(*hs));

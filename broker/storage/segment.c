@@ -93,6 +93,13 @@ struct window {
     size_t have;
 };
 
+/* A small segment needs no more window than its size (fewer fresh pages to fault in). */
+static size_t window_cap(uint64_t file_size)
+{
+    size_t cap = STORAGE_SCAN_CHUNK_BYTES + STORAGE_ENTRY_BYTES_MAX;
+    return file_size < cap ? (size_t)file_size + 1 : cap;
+}
+
 static int window_fill(const struct storage_fs *fs, int fd, struct window *w, uint64_t pos,
                        uint64_t file_size)
 {
@@ -125,7 +132,7 @@ int storage_segment_scan(const struct storage_fs *fs, struct storage_segment *s,
     s->idx_count = 0;
     s->idx_next_pos = 0;
     s->end_offset = offset_floor;
-    struct window w = {.cap = STORAGE_SCAN_CHUNK_BYTES + STORAGE_ENTRY_BYTES_MAX};
+    struct window w = {.cap = window_cap(file_size)};
     w.buf = malloc(w.cap);
     if (w.buf == NULL)
         return -ENOMEM;

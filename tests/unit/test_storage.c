@@ -124,7 +124,13 @@ START_TEST(test_round_trip_memfs)
     ck_assert_uint_eq(rec.torn_bytes_truncated, 0);
     ck_assert_uint_eq(storage_log_last_index(log), 600);
     ck_assert_uint_eq(storage_log_next_offset(log), next_offset);
+    /* Not durable until synced: a previous process's writes may be in the page cache only. */
+    ck_assert_uint_eq(storage_log_durable_index(log), 0);
+    unsigned syncs = storage_memfs_calls(m, STORAGE_MEMFS_FDATASYNC);
+    ck_assert_int_eq(storage_log_sync(log), 0);
     ck_assert_uint_eq(storage_log_durable_index(log), 600);
+    ck_assert_uint_eq(storage_memfs_calls(m, STORAGE_MEMFS_FDATASYNC) - syncs,
+                      storage_log_segment_count(log));
     fix_check_range(log, 1, 600, 2, 3000);
     /* Appending continues the reopened log. */
     fix_append(log, 601, 700, 3, 300);

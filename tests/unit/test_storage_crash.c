@@ -447,14 +447,22 @@ START_TEST(test_enospc_reaches_caller)
 }
 END_TEST
 
-START_TEST(test_eio_on_write)
+/* A log on m with entries 1..10 durable and 11..20 appended, not synced. */
+static struct storage_log *half_synced_log(struct storage_memfs *m)
 {
-    struct storage_memfs *m = storage_memfs_create();
     struct storage_log_options o = fix_options(storage_memfs_fs(m), 4096);
     struct storage_log *log = fix_open(&o, FIX_DIR);
     fix_append(log, 1, 10, 3, LEN_MAX);
     ck_assert_int_eq(storage_log_sync(log), 0);
     fix_append(log, 11, 20, 3, LEN_MAX);
+    ck_assert_uint_eq(storage_log_durable_index(log), 10);
+    return log;
+}
+
+START_TEST(test_eio_on_write)
+{
+    struct storage_memfs *m = storage_memfs_create();
+    struct storage_log *log = half_synced_log(m);
     storage_memfs_fail(m, STORAGE_MEMFS_PWRITE, 0, EIO, 0);
     ck_assert_serr(storage_log_sync(log), STORAGE_ERR_IO);
     ck_assert_uint_eq(storage_log_durable_index(log), 10);
@@ -468,11 +476,7 @@ END_TEST
 START_TEST(test_fsync_failure_is_never_retried)
 {
     struct storage_memfs *m = storage_memfs_create();
-    struct storage_log_options o = fix_options(storage_memfs_fs(m), 4096);
-    struct storage_log *log = fix_open(&o, FIX_DIR);
-    fix_append(log, 1, 10, 3, LEN_MAX);
-    ck_assert_int_eq(storage_log_sync(log), 0);
-    fix_append(log, 11, 20, 3, LEN_MAX);
+    struct storage_log *log = half_synced_log(m);
     storage_memfs_fail(m, STORAGE_MEMFS_FDATASYNC, 0, EIO, 0); /* one failure, then success */
     ck_assert_serr(storage_log_sync(log), STORAGE_ERR_IO);
     unsigned calls = storage_memfs_calls(m, STORAGE_MEMFS_FDATASYNC);
