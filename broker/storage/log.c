@@ -749,59 +749,68 @@ int storage_log_truncate_suffix(struct storage_log *log, uint64_t index)
         return STORAGE_ERR_RANGE;
     if (index == storage_log_last_index(log))
         return 0;
+    /*
+     * Where to cut, found before taking the lock (reads may fail, and
+     * failing takes the lock): segment si keeps entries up to `index`, and
+     * everything from byte `cut` on goes; `keep` is entry `index` itself.
+     */
+    size_t si = index < storage_log_first_index(log) ? 0 : seg_of_index(log, index);
+    struct storage_segment *s = log->segs[si];
+    uint64_t cut = 0;
+    struct storage_entry keep = {.index = 0};
+    uint32_t keep_crc = 0;
+    if (index >= s->base_index && index < s->last_index) {
+        rc = pos_of_index(log, si, index, &cut, NULL);
+        uint8_t h[STORAGE_ENTRY_HEADER_BYTES];
+        if (rc == 0 && (rc = storage_fs_pread_all(log->fs, s->fd, h, sizeof(h), cut)) != 0)
+            rc = fail(log, rc, "read", s->base_index, cut);
+        size_t frame = 0;
+        if (rc == 0 && storage_entry_peek(h, &keep, &frame) != 0)
+            rc = STORAGE_ERR_CORRUPT;
+        if (rc != 0)
+            return rc;
+        keep_crc = (uint32_t)wire_load_be(h + 4, 4);
+        s->last_pos = cut;
+        cut += frame;
+    }
+
     pthread_mutex_lock(&log->lock);
     wait_idle_locked(log);
     /* Newest first, each removal durable before the next: a crash leaves a prefix. */
-    while (log->nsegs > 1 && active(log)->base_index > index) {
-        struct storage_segment *s = active(log);
+    while (log->nsegs > si + 1) {
+        struct storage_segment *gone = active(log);
         log->nsegs--;
-        rc = seg_remove(log, s, log->nsegs > 1 && log->segs[log->nsegs - 1]->base_index > index);
+        rc = seg_remove(log, gone, log->nsegs > si + 1);
         if (rc != 0)
             goto out;
     }
-    struct storage_segment *s = active(log);
     char path[STORAGE_PATH_BYTES_MAX];
     seg_path(log, s->base_index, "idx", path);
     log->fs->unlink(log->fs->ctx, path); /* stale once the segment changes */
     if (s->last_index > index) {
-        uint64_t pos = 0;
-        struct storage_entry prev = {.index = 0};
-        if (index >= s->base_index) {
-            /* The frame of entry `index` itself, to keep its summary. */
-            rc = pos_of_index(log, log->nsegs - 1, index, &pos, NULL);
-            size_t frame = 0;
-            uint8_t h[STORAGE_ENTRY_HEADER_BYTES];
-            if (rc == 0 && (rc = storage_fs_pread_all(log->fs, s->fd, h, sizeof(h), pos)) != 0)
-                rc = fail_locked(log, rc, "read", s->base_index, pos);
-            if (rc == 0 && storage_entry_peek(h, &prev, &frame) != 0)
-                rc = STORAGE_ERR_CORRUPT;
-            if (rc != 0)
-                goto out;
-            s->last_pos = pos;
-            s->last_crc = (uint32_t)wire_load_be(h + 4, 4);
-            pos += frame;
-        }
-        rc = log->fs->ftruncate(log->fs->ctx, s->fd, pos);
+        rc = log->fs->ftruncate(log->fs->ctx, s->fd, cut);
         if (rc != 0) {
-            rc = fail_locked(log, rc, "ftruncate", s->base_index, pos);
+            rc = fail_locked(log, rc, "ftruncate", s->base_index, cut);
             goto out;
         }
-        s->size = s->flushed = pos;
-        if (s->synced > pos)
-            s->synced = pos;
-        storage_segment_forget_from(s, pos);
-        s->last_index = index >= s->base_index ? index : s->base_index - 1;
-        if (index >= s->base_index) {
-            s->last_term = prev.term;
-            s->end_offset = prev.first_offset + prev.offset_count;
+        s->size = s->flushed = cut;
+        if (s->synced > cut)
+            s->synced = cut;
+        storage_segment_forget_from(s, cut);
+        if (cut > 0) {
+            s->last_index = index;
+            s->last_term = keep.term;
+            s->last_crc = keep_crc;
+            s->end_offset = keep.first_offset + keep.offset_count;
         } else {
+            s->last_index = s->base_index - 1;
             s->end_offset = s->first_offset;
         }
     }
     if (log->durable_index > index)
         log->durable_index = index;
     log->flushed_index = index;
-    log->next_offset = active(log)->end_offset;
+    log->next_offset = s->end_offset;
 out:
     pthread_mutex_unlock(&log->lock);
     return rc;

@@ -73,7 +73,8 @@ struct storage_log_options {
     void *user_data;                 /* returned in completions */
     /*
      * Where messages go (recovery repairs, fail-stop lines); NULL: stderr.
-     * Called on the owner thread, or the syncer thread for fsync failures.
+     * Called on the owner thread, or the syncer thread for fsync failures,
+     * sometimes with the log's lock held: it must not call into the log.
      */
     void (*message)(void *user_data, const char *line);
 };
@@ -101,6 +102,17 @@ struct storage_log;
  * the commit index in the hard state: committed data is never dropped
  * silently. On error *out is NULL and no file was changed except a torn
  * tail.
+ *
+ * With fsync=always a reopened log reports durable_index = first_index - 1
+ * until its first sync (storage_log_request_sync or storage_log_sync):
+ * what a previous process wrote may still be in the page cache only, and
+ * that sync covers every segment and the directory. With fsync=never
+ * everything found is durable at once.
+ *
+ * An empty log (new, or reset and reopened before any append) starts its
+ * offsets at 0: after storage_log_reset the broker must keep next_offset in
+ * its snapshot metadata (hard state meta) and reset again on start-up if
+ * the log is still empty.
  */
 int storage_log_open(const char *dir, const struct storage_log_options *opts,
                      struct storage_log **out, struct storage_log_recovery *recovery,

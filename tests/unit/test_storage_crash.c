@@ -520,6 +520,21 @@ START_TEST(test_fsync_failure_through_syncer)
 }
 END_TEST
 
+START_TEST(test_read_error_during_truncate)
+{
+    /* Finding the cut reads the segment; an EIO there is reported, not a hang or a cut. */
+    struct storage_memfs *m = storage_memfs_create();
+    struct storage_log *log = half_synced_log(m);
+    storage_memfs_fail(m, STORAGE_MEMFS_PREAD, 0, EIO, 1);
+    ck_assert_serr(storage_log_truncate_suffix(log, 15), STORAGE_ERR_IO);
+    ck_assert_uint_eq(storage_log_last_index(log), 20);
+    ck_assert_serr(storage_log_truncate_suffix(log, 15), STORAGE_ERR_FAILED);
+    ck_assert_uint_eq(storage_log_durable_index(log), 10);
+    storage_log_close(log);
+    storage_memfs_destroy(m);
+}
+END_TEST
+
 /* ---- hard state atomicity ------------------------------------------------------- */
 
 START_TEST(test_hardstate_crash_at_every_call)
@@ -589,6 +604,7 @@ Suite *storage_crash_suite(void)
     tcase_add_test(errors, test_eio_on_write);
     tcase_add_test(errors, test_fsync_failure_is_never_retried);
     tcase_add_test(errors, test_fsync_failure_through_syncer);
+    tcase_add_test(errors, test_read_error_during_truncate);
     suite_add_tcase(s, errors);
 
     TCase *hard = tcase_create("hardstate");
