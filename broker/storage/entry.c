@@ -7,6 +7,32 @@
 #include "wire/byteorder.h"
 #include "wire/crc32c.h"
 
+/*
+ * Fixed-width big-endian loads for the read path (one bswap each, where
+ * wire_load_be's byte loop costs a fifth of a 100-byte entry's decode).
+ */
+static inline uint64_t be64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, sizeof(v));
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    return v;
+#else
+    return __builtin_bswap64(v);
+#endif
+}
+
+static inline uint32_t be32(const uint8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, sizeof(v));
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    return v;
+#else
+    return __builtin_bswap32(v);
+#endif
+}
+
 static uint32_t frame_crc(const uint8_t *prefix, const uint8_t *body_fixed, const void *payload,
                           uint32_t payload_len)
 {
@@ -45,7 +71,7 @@ int storage_entry_decode(const uint8_t *p, size_t avail, struct storage_entry *o
         *frame_bytes = STORAGE_ENTRY_PREFIX_BYTES;
         return STORAGE_ENTRY_NEED_MORE;
     }
-    uint64_t length = wire_load_be(p, 4);
+    uint64_t length = be32(p);
     if (length < STORAGE_ENTRY_BODY_FIXED_BYTES ||
         length > STORAGE_ENTRY_BODY_FIXED_BYTES + (uint64_t)STORAGE_ENTRY_PAYLOAD_BYTES_MAX) {
         *why = "length out of range";
@@ -64,7 +90,7 @@ int storage_entry_decode(const uint8_t *p, size_t avail, struct storage_entry *o
     e.payload = p + STORAGE_ENTRY_HEADER_BYTES;
     /* Bytes [8, end) are contiguous here: two CRC calls, not three. */
     uint32_t crc = wire_crc32c(wire_crc32c(0, p, 4), p + 8, (size_t)length);
-    if ((uint32_t)wire_load_be(p + 4, 4) != crc) {
+    if (be32(p + 4) != crc) {
         *why = "CRC-32C mismatch";
         return STORAGE_ENTRY_INVALID;
     }
@@ -76,18 +102,18 @@ int storage_entry_peek(const uint8_t header[STORAGE_ENTRY_HEADER_BYTES], struct 
                        size_t *frame_bytes)
 {
     const uint8_t *p = header;
-    uint64_t length = wire_load_be(p, 4);
+    uint64_t length = be32(p);
     if (length < STORAGE_ENTRY_BODY_FIXED_BYTES ||
         length > STORAGE_ENTRY_BODY_FIXED_BYTES + (uint64_t)STORAGE_ENTRY_PAYLOAD_BYTES_MAX ||
         p[8] != 0x96 || p[9] != 0xcf || p[18] != 0xcf || p[27] != 0xcc || p[29] != 0xcf ||
         p[38] != 0xce || p[43] != 0xc6 ||
-        wire_load_be(p + 44, 4) != length - STORAGE_ENTRY_BODY_FIXED_BYTES)
+        be32(p + 44) != length - STORAGE_ENTRY_BODY_FIXED_BYTES)
         return -1;
-    out->index = wire_load_be(p + 10, 8);
-    out->term = wire_load_be(p + 19, 8);
+    out->index = be64(p + 10);
+    out->term = be64(p + 19);
     out->type = p[28];
-    out->first_offset = wire_load_be(p + 30, 8);
-    out->offset_count = (uint32_t)wire_load_be(p + 39, 4);
+    out->first_offset = be64(p + 30);
+    out->offset_count = be32(p + 39);
     out->payload = NULL;
     out->payload_len = (uint32_t)(length - STORAGE_ENTRY_BODY_FIXED_BYTES);
     *frame_bytes = (size_t)length + STORAGE_ENTRY_PREFIX_BYTES;
