@@ -172,6 +172,7 @@ fuzz-run: $(FUZZERS)
 
 bench: all
 	$(BIN)/raftmq-codec-bench
+	$(BIN)/raftmq-storage-bench
 
 # There is no broker yet (issue 5): `make run` builds everything and says so.
 run:

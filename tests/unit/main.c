@@ -19,6 +19,7 @@ static const struct {
     {"errors", errors_suite}, {"crc32c", crc32c_suite}, {"mp", mp_suite},
     {"frame", frame_suite},   {"vectors", vectors_suite}, {"batch", batch_suite},
     {"raft", raft_suite},
+    {"storage", storage_suite}, {"storage_crash", storage_crash_suite},
 };
 
 int main(int argc, char **argv)

@@ -11,5 +11,7 @@ Suite *frame_suite(void);
 Suite *vectors_suite(void);
 Suite *batch_suite(void);
 Suite *raft_suite(void);
+Suite *storage_suite(void);
+Suite *storage_crash_suite(void);
 
 #endif

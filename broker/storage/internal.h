@@ -1,0 +1,32 @@
+/* Private links between the partition log and the syncer (not part of the storage API). */
+#ifndef RAFTMQ_STORAGE_INTERNAL_H
+#define RAFTMQ_STORAGE_INTERNAL_H
+
+#include <stdint.h>
+
+struct storage_log;
+struct storage_syncer;
+
+/* Per-log state the syncer keeps, guarded by the syncer's lock. */
+struct storage__sync_link {
+    int queued;          /* in the request queue */
+    int completion;      /* in the completion queue */
+};
+
+struct storage__sync_link *storage__log_link(struct storage_log *log);
+
+/*
+ * Syncs what has been flushed to the files (syncer thread). Returns the
+ * number of fsync calls made in *calls; 0 or the error that failed the log.
+ */
+int storage__log_sync_flushed(struct storage_log *log, unsigned *calls);
+
+/* Registration of a log with its syncer (open/close). */
+int storage__syncer_attach(struct storage_syncer *s);
+void storage__syncer_detach(struct storage_syncer *s, struct storage_log *log);
+/* Queues a sync request (owner thread). */
+int storage__syncer_request(struct storage_syncer *s, struct storage_log *log);
+/* Queues a completion (any thread). */
+void storage__syncer_complete(struct storage_syncer *s, struct storage_log *log);
+
+#endif
