@@ -18,7 +18,7 @@ PREFIX ?= /usr/local
 CC ?= cc
 FUZZ_CC ?= clang
 # Simulator seeds/events per seed inside `make test`; `make sim SEEDS=...` campaigns.
-SIM_SEEDS ?= 2000
+SIM_SEEDS ?= 10000
 SIM_STEPS ?= 10000
 SEEDS ?= 100000
 # Seconds each fuzz target runs inside `make test` (smoke) and `make fuzz-run` (campaign).
