@@ -8,7 +8,9 @@
  *     many producers would) and with fsync=never, for 100 B and 64 KiB
  *     entries, with the fdatasync calls per second the syncer made;
  *   - recovery (storage_log_open) of one 1 GiB partition and of 1,000
- *     partitions of 1 MiB, with the files in the page cache and after
+ *     partitions of 1 MiB, after a clean close (the last segment's
+ *     checkpoint is used) and after a crash (checkpoints deleted: the whole
+ *     last segment is scanned), with the files in the page cache and after
  *     evicting them (posix_fadvise DONTNEED on clean pages: a cold start
  *     without dropping the whole machine's cache);
  *   - read-by-offset throughput from the page cache, as a consumer fetch
@@ -195,7 +197,10 @@ static void fill(const char *dir, uint64_t bytes, uint32_t size)
     free(payload);
 }
 
-/* Writes back every file under dir and, with evict_pages, drops it from the page cache. */
+/*
+ * Writes back every file under dir; with evict 1 drops it from the page
+ * cache, with evict -1 reads it into the page cache.
+ */
 static int evict_pages;
 
 static int writeback_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -207,8 +212,11 @@ static int writeback_one(const char *path, const struct stat *st, int flag, stru
     int fd = open(path, O_RDONLY);
     if (fd >= 0) {
         fdatasync(fd);
-        if (evict_pages)
+        if (evict_pages > 0)
             posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+        static char buf[1 << 20];
+        while (evict_pages < 0 && read(fd, buf, sizeof(buf)) > 0)
+            continue;
         close(fd);
     }
     return 0;
@@ -226,17 +234,22 @@ static void writeback(const char *dir, int evict)
  * has also made every one durable (the first sync after open covers every
  * segment and the directory: a previous process's writes may not be on disk).
  */
+static uint64_t scanned_bytes; /* recovery's bytes_scanned, summed over the last time_open */
+
 static double time_open(const char *dir, unsigned n, struct storage_log **logs,
                         double *durable_s)
 {
     struct storage_syncer *s;
     if (storage_syncer_create(n, &s) != 0)
         die("syncer", 1, NULL);
+    scanned_bytes = 0;
     double t0 = now_s();
     for (unsigned i = 0; i < n; i++) {
         char p[700];
         snprintf(p, sizeof(p), "%s/%u", dir, i);
-        logs[i] = open_log(p, STORAGE_FSYNC_ALWAYS, s, NULL);
+        struct storage_log_recovery rec;
+        logs[i] = open_log(p, STORAGE_FSYNC_ALWAYS, s, &rec);
+        scanned_bytes += rec.bytes_scanned;
     }
     double opened = now_s() - t0;
     for (unsigned i = 0; i < n; i++)
@@ -297,6 +310,61 @@ static double read_by_offset(struct storage_log *log, double secs)
 
 static void read_bench(const char *dir, const char *what);
 
+/*
+ * Deletes the checkpoint (the last segment's .idx) of partitions dir/0..n-1:
+ * the state a crash leaves when the process never closed the log cleanly
+ * after its last restart, so that open scans the whole last segment.
+ */
+static void remove_checkpoints(const char *dir, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++) {
+        char p[700], last[64] = "";
+        snprintf(p, sizeof(p), "%s/%u", dir, i);
+        DIR *d = opendir(p);
+        if (d == NULL)
+            die(p, 1, "opendir");
+        struct dirent *de;
+        while ((de = readdir(d)) != NULL) {
+            size_t len = strlen(de->d_name);
+            if (len == 24 && strcmp(de->d_name + 20, ".log") == 0 && strcmp(de->d_name, last) > 0)
+                snprintf(last, sizeof(last), "%s", de->d_name);
+        }
+        closedir(d);
+        if (last[0] == '\0')
+            continue;
+        char idx[800];
+        snprintf(idx, sizeof(idx), "%s/%.20s.idx", p, last);
+        unlink(idx);
+    }
+}
+
+/*
+ * Recovery of partitions dir/0..n-1: after a crash (no checkpoint: the
+ * whole last segment is scanned, as every open did before checkpoints) and
+ * after a clean close (open uses the checkpoint), each from the page cache
+ * (every file read in first) and evicted.
+ */
+static void recovery_bench(const char *dir, unsigned n, struct storage_log **logs,
+                           const char *what)
+{
+    static const char *const kind[2] = {"clean close", "crash (no checkpoint)"};
+    for (int crash = 1; crash >= 0; crash--) {
+        double warm_d, cold_d;
+        if (crash)
+            remove_checkpoints(dir, n); /* fill's close wrote them */
+        writeback(dir, -1);
+        double warm = time_open(dir, n, logs, &warm_d);
+        if (crash)
+            remove_checkpoints(dir, n); /* the close above wrote them again */
+        writeback(dir, 1);
+        double cold = time_open(dir, n, logs, &cold_d);
+        printf("recovery, %s, after %s: open %.3f s (durable %.3f s) page cache, "
+               "open %.3f s (durable %.3f s) evicted; %.1f MiB scanned\n",
+               what, kind[crash], warm, warm_d, cold, cold_d, (double)scanned_bytes / 1048576.0);
+        fflush(stdout);
+    }
+}
+
 /* 1 GiB in one partition: recovery, then consumer reads from the page cache. */
 static void bench_big(void)
 {
@@ -312,15 +380,7 @@ static void bench_big(void)
      */
     fill(dir, 16367ull * (65536 + STORAGE_ENTRY_HEADER_BYTES), 65536);
     snprintf(dir, sizeof(dir), "%s/big", scratch);
-    writeback(dir, 0);
-    double warm_d, cold_d;
-    double warm = time_open(dir, 1, one, &warm_d);
-    writeback(dir, 1);
-    double cold = time_open(dir, 1, one, &cold_d);
-    printf("recovery, 1 partition of 1 GiB (8 segments, last one full): open %.3f s "
-           "(durable %.3f s) page cache, open %.3f s (durable %.3f s) evicted\n",
-           warm, warm_d, cold, cold_d);
-    fflush(stdout);
+    recovery_bench(dir, 1, one, "1 partition of 1 GiB (8 segments, last one full)");
     snprintf(dir, sizeof(dir), "%s/big/0", scratch);
     read_bench(dir, "64 KiB");
     snprintf(dir, sizeof(dir), "%s/big", scratch);
@@ -352,14 +412,7 @@ static void bench_many(void)
         fill(dir, 1u << 20, 1024);
     }
     snprintf(dir, sizeof(dir), "%s/many", scratch);
-    writeback(dir, 0);
-    double warm_d, cold_d;
-    double warm = time_open(dir, 1000, logs, &warm_d);
-    writeback(dir, 1);
-    double cold = time_open(dir, 1000, logs, &cold_d);
-    printf("recovery, 1000 partitions of 1 MiB: open %.3f s (durable %.3f s) page cache, "
-           "open %.3f s (durable %.3f s) evicted\n",
-           warm, warm_d, cold, cold_d);
+    recovery_bench(dir, 1000, logs, "1000 partitions of 1 MiB");
     free(logs);
     rm_rf(dir);
 }

@@ -784,9 +784,26 @@ int storage_log_truncate_suffix(struct storage_log *log, uint64_t index)
         if (rc != 0)
             goto out;
     }
+    /*
+     * The index file (a sealed index or a checkpoint) is stale once the
+     * segment changes. Its removal is made durable before the cut: else a
+     * power loss could bring it back over bytes rewritten since, and the
+     * next open would trust a prefix that no longer holds what it says (the
+     * check of its last frame catches most such cases, not all of them).
+     * Truncations are rare (a Raft log conflict), so the fsync is cheap.
+     */
     char path[STORAGE_PATH_BYTES_MAX];
     seg_path(log, s->base_index, "idx", path);
-    log->fs->unlink(log->fs->ctx, path); /* stale once the segment changes */
+    rc = log->fs->unlink(log->fs->ctx, path);
+    if (rc == 0 && log->opts.fsync_policy == STORAGE_FSYNC_ALWAYS) {
+        rc = log->fs->fsync_dir(log->fs->ctx, log->dir);
+        if (rc != 0) {
+            rc = fail_locked(log, rc, "directory fsync", s->base_index, 0);
+            goto out;
+        }
+        log->fsyncs++;
+    }
+    rc = 0;
     if (s->last_index > index) {
         rc = log->fs->ftruncate(log->fs->ctx, s->fd, cut);
         if (rc != 0) {
@@ -1007,9 +1024,10 @@ static void parent_of(const char *dir, char *out, size_t cap)
 }
 
 /*
- * Recovers the last segment: scan, and cut a torn tail. An invalid entry
- * with a valid one after it is not a torn write but damage in the middle of
- * the log, and is refused.
+ * Recovers the last segment: resume from its checkpoint if it has a usable
+ * one (else from byte 0), scan the rest, and cut a torn tail. An invalid
+ * entry with a valid one after it is not a torn write but damage in the
+ * middle of the log, and is refused.
  */
 static int recover_tail(struct storage_log *log, struct storage_segment *s, uint64_t file_size,
                         struct storage_log_recovery *rec, char *errmsg, size_t cap)
@@ -1017,10 +1035,23 @@ static int recover_tail(struct storage_log *log, struct storage_segment *s, uint
     uint64_t bad = 0;
     const char *why = NULL;
     char path[STORAGE_PATH_BYTES_MAX];
+    uint64_t from = 0;
+    seg_path(log, s->base_index, "idx", path);
+    int rc = storage_segment_load_index(log->fs, s, path, file_size, 1, &from);
+    if (rc < 0)
+        return open_errmsg(errmsg, cap, code_of(rc), "%s: read failed: %s", path, strerror(-rc));
+    if (rc == 0) {
+        rec->checkpoint_used = 1;
+        s->idx_next_pos = s->idx[s->idx_count - 1].pos + log->opts.index_interval_bytes;
+    } else {
+        from = 0;
+        rec->checkpoint_used = 0;
+        rec->segments_scanned++;
+    }
     seg_path(log, s->base_index, "log", path);
-    int rc = storage_segment_scan(log->fs, s, file_size, 0, log->opts.index_interval_bytes, &bad,
-                                  &why);
-    rec->segments_scanned++;
+    rc = storage_segment_scan(log->fs, s, from, file_size, 0, log->opts.index_interval_bytes,
+                              &bad, &why);
+    rec->bytes_scanned += (rc == 1 ? bad : file_size) - from;
     if (rc < 0)
         return open_errmsg(errmsg, cap, code_of(rc), "%s: read failed: %s", path, strerror(-rc));
     if (rc == 0)
@@ -1086,13 +1117,14 @@ static int open_segments(struct storage_log *log, struct listing *l,
     for (size_t i = 0; rc == 0 && i + 1 < log->nsegs; i++) {
         struct storage_segment *s = log->segs[i];
         seg_path(log, s->base_index, "idx", path);
-        int r = storage_segment_load_index(log->fs, s, path, sizes[i]);
+        int r = storage_segment_load_index(log->fs, s, path, sizes[i], 0, NULL);
         if (r == 1) {
             uint64_t bad = 0;
             const char *why = NULL;
-            r = storage_segment_scan(log->fs, s, sizes[i], 0, log->opts.index_interval_bytes,
+            r = storage_segment_scan(log->fs, s, 0, sizes[i], 0, log->opts.index_interval_bytes,
                                      &bad, &why);
             rec->segments_scanned++;
+            rec->bytes_scanned += r == 1 ? bad : sizes[i];
             seg_path(log, s->base_index, "log", path);
             if (r == 1) {
                 rc = open_errmsg(errmsg, cap, STORAGE_ERR_CORRUPT,
@@ -1272,6 +1304,19 @@ int storage_log_close(struct storage_log *log)
     if (rc == 0 && !storage_log_failed(log) && log->opts.fsync_policy == STORAGE_FSYNC_ALWAYS) {
         unsigned calls;
         rc = storage__log_sync_flushed(log, &calls);
+    }
+    /*
+     * The checkpoint: the active segment's index and summary, so that the
+     * next open scans only what is appended after it. Written after the
+     * sync, so with fsync=always it never covers bytes that are not
+     * durable. Not synced: if it is lost the next open scans the segment.
+     */
+    if (rc == 0 && !storage_log_failed(log) && !storage_segment_empty(active(log))) {
+        char path[STORAGE_PATH_BYTES_MAX];
+        struct storage_segment *s = active(log);
+        if (seg_path(log, s->base_index, "idx", path) == 0 &&
+            storage_segment_write_index(log->fs, s, path) != 0)
+            log->fs->unlink(log->fs->ctx, path);
     }
     if (log->opts.syncer != NULL)
         storage__syncer_detach(log->opts.syncer, log);

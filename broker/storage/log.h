@@ -15,9 +15,10 @@
  *
  *   <20-digit base index>.log   segment: entry frames (entry.h), the first
  *                               with index = base index
- *   <20-digit base index>.idx   sparse index of a sealed segment (written
- *                               when the segment is sealed; rebuilt by a
- *                               scan when missing or damaged)
+ *   <20-digit base index>.idx   sparse index and summary of a segment
+ *                               (written when the segment is sealed, and for
+ *                               the active segment as a checkpoint at close;
+ *                               rebuilt by a scan when missing or damaged)
  *   hardstate                   term, vote, commit index, metadata
  *
  * Threads: one thread owns a log (the broker's event loop) and makes every
@@ -82,26 +83,49 @@ struct storage_log_options {
 /* What recovery found (filled by storage_log_open). */
 struct storage_log_recovery {
     uint64_t segments;
-    uint64_t segments_scanned;      /* segments read entry by entry */
+    uint64_t segments_scanned;      /* segments read entry by entry from byte 0 */
     uint64_t torn_bytes_truncated;  /* bytes cut from the tail */
     uint64_t empty_segments_removed;
+    /* The last segment was resumed from its checkpoint (1) or scanned whole (0). */
+    uint64_t checkpoint_used;
+    /* Bytes read entry by entry with every CRC verified: full scans plus the tail after a checkpoint. */
+    uint64_t bytes_scanned;
 };
 
 struct storage_log;
 
 /*
- * Opens (creating if needed) the partition directory `dir` and recovers it:
- * sealed segments are checked against their index, the last segment is read
- * entry by entry with every CRC verified, a torn tail (an invalid entry
- * with no valid entry after it) is cut off at the last whole entry, and
- * empty trailing segments are removed. Corruption anywhere else (an invalid
- * entry followed by a valid one, a gap in the indexes, an entry whose index
- * is not the next one, a sealed segment that does not scan) is
+ * Opens (creating if needed) the partition directory `dir` and recovers it.
+ *
+ * What is read and verified at open:
+ *   - a sealed segment with a usable index file: the index file's CRC, and
+ *     its last frame (read whole, CRC checked, ending exactly at the file's
+ *     size, index/term/offsets as the index says). Without one: every frame.
+ *   - the last segment with a usable checkpoint (its .idx, written at clean
+ *     close, covering bytes [0, covered) with covered <= the file's size):
+ *     the checkpoint's CRC and the last covered frame as above; then every
+ *     frame of [covered, file size), each CRC checked. Without a usable
+ *     checkpoint (missing, damaged, covering more than the file holds, or
+ *     its last frame not matching, as after a power loss or a truncation):
+ *     every frame from byte 0.
+ * What is NOT verified at open: the frames before the last one of a
+ * sealed segment's index or of a checkpoint. They were verified (or
+ * written) by an earlier process, and damage to them since then is found
+ * when they are read: every read checks each frame's CRC and returns
+ * STORAGE_ERR_CORRUPT naming the file and byte (consumers also check batch
+ * CRCs). This is Kafka's recovery point: open time is proportional to what
+ * was written after the last clean close, not to the log's size.
+ *
+ * In the scanned region a torn tail (an invalid entry with no valid entry
+ * after it) is cut off at the last whole entry, and empty trailing segments
+ * are removed. Corruption anywhere else that open reads (an invalid entry
+ * followed by a valid one, a gap in the indexes, an entry whose index is
+ * not the next one, a sealed segment that does not scan) is
  * STORAGE_ERR_CORRUPT with a message naming the file and byte offset
- * (written to errmsg), as is a log that with fsync=always ends below
- * the commit index in the hard state: committed data is never dropped
+ * (written to errmsg), as is a log that with fsync=always ends below the
+ * commit index in the hard state: committed data is never dropped
  * silently. On error *out is NULL and no file was changed except a torn
- * tail.
+ * tail. *recovery reports what was done, including the bytes scanned.
  *
  * With fsync=always a reopened log reports durable_index = first_index - 1
  * until its first sync (storage_log_request_sync or storage_log_sync):
@@ -119,8 +143,10 @@ int storage_log_open(const char *dir, const struct storage_log_options *opts,
                      char *errmsg, size_t errmsg_cap);
 
 /*
- * Flushes, syncs (unless failed or fsync=never) and frees. Returns the
- * first error; the log is freed in every case.
+ * Flushes, syncs (unless failed or fsync=never), writes the active
+ * segment's checkpoint (its .idx, so that the next open scans only what is
+ * appended after this point; not synced, and skipped on a failed log) and
+ * frees. Returns the first error; the log is freed in every case.
  */
 int storage_log_close(struct storage_log *log);
 

@@ -124,19 +124,21 @@ static int window_fill(const struct storage_fs *fs, int fd, struct window *w, ui
     return 0;
 }
 
-int storage_segment_scan(const struct storage_fs *fs, struct storage_segment *s,
+int storage_segment_scan(const struct storage_fs *fs, struct storage_segment *s, uint64_t from,
                          uint64_t file_size, uint64_t offset_floor, uint32_t interval,
                          uint64_t *bad_pos, const char **why)
 {
-    s->last_index = s->base_index - 1;
-    s->idx_count = 0;
-    s->idx_next_pos = 0;
-    s->end_offset = offset_floor;
-    struct window w = {.cap = window_cap(file_size)};
+    if (from == 0) {
+        s->last_index = s->base_index - 1;
+        s->idx_count = 0;
+        s->idx_next_pos = 0;
+        s->end_offset = offset_floor;
+    }
+    struct window w = {.cap = window_cap(file_size - from)};
     w.buf = malloc(w.cap);
     if (w.buf == NULL)
         return -ENOMEM;
-    uint64_t pos = 0;
+    uint64_t pos = from;
     int result = 0;
     while (pos < file_size) {
         uint64_t win_end = w.win_pos + w.have;
@@ -251,7 +253,8 @@ int storage_segment_write_index(const struct storage_fs *fs, const struct storag
 }
 
 int storage_segment_load_index(const struct storage_fs *fs, struct storage_segment *s,
-                               const char *path, uint64_t file_size)
+                               const char *path, uint64_t file_size, int prefix,
+                               uint64_t *covered_out)
 {
     int fd;
     int rc = fs->open(fs->ctx, path, 0, &fd);
@@ -283,8 +286,11 @@ int storage_segment_load_index(const struct storage_fs *fs, struct storage_segme
     if (memcmp(buf, INDEX_MAGIC, 4) != 0 || wire_load_be(buf + 4, 4) != INDEX_VERSION ||
         size != INDEX_FIXED_BYTES + (uint64_t)count * INDEX_POINT_BYTES + 4 ||
         wire_load_be(buf + size - 4, 4) != wire_crc32c(0, buf, (size_t)size - 4) ||
-        wire_load_be(buf + 8, 8) != s->base_index || wire_load_be(buf + 56, 8) != file_size ||
-        count == 0)
+        wire_load_be(buf + 8, 8) != s->base_index || count == 0)
+        goto out;
+    /* The bytes the index describes: all of a sealed segment, a prefix of the last one. */
+    uint64_t covered = wire_load_be(buf + 56, 8);
+    if (prefix ? covered > file_size : covered != file_size)
         goto out;
     struct storage_segment t = *s;
     t.last_index = wire_load_be(buf + 16, 8);
@@ -294,18 +300,35 @@ int storage_segment_load_index(const struct storage_fs *fs, struct storage_segme
     t.last_pos = wire_load_be(buf + 48, 8);
     t.last_crc = (uint32_t)wire_load_be(buf + 64, 4);
     if (t.last_index < t.base_index || t.end_offset < t.first_offset ||
-        t.last_pos + STORAGE_ENTRY_HEADER_BYTES > file_size)
+        t.last_pos + STORAGE_ENTRY_HEADER_BYTES > covered ||
+        covered - t.last_pos > STORAGE_ENTRY_BYTES_MAX)
         goto out;
-    /* The last frame must be the one the index describes: the index is not synced
-     * and may be older than a segment that was truncated and rewritten. */
-    uint8_t h[STORAGE_ENTRY_HEADER_BYTES];
-    r = storage_fs_pread_all(fs, s->fd, h, sizeof(h), t.last_pos);
+    /*
+     * The last frame must be the one the index describes, whole and intact
+     * (its CRC verified): the index is not synced and may be older than a
+     * segment that was truncated and rewritten, or (after a power loss)
+     * describe bytes that never reached the disk.
+     */
+    size_t frame_len = (size_t)(covered - t.last_pos);
+    uint8_t *frame = malloc(frame_len);
+    if (frame == NULL) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    r = storage_fs_pread_all(fs, s->fd, frame, frame_len, t.last_pos);
+    struct storage_entry e;
+    size_t got = 0;
+    const char *why = NULL;
+    int d = r == 0 ? storage_entry_decode(frame, frame_len, &e, &got, &why) : STORAGE_ENTRY_INVALID;
+    int match = d == STORAGE_ENTRY_DECODED && got == frame_len &&
+                wire_load_be(frame + 4, 4) == t.last_crc && e.index == t.last_index &&
+                e.term == t.last_term && e.first_offset + e.offset_count == t.end_offset;
+    free(frame);
     if (r != 0) {
         rc = r;
         goto out;
     }
-    if (wire_load_be(h + 4, 4) != t.last_crc || wire_load_be(h + 10, 8) != t.last_index ||
-        t.last_pos + STORAGE_ENTRY_PREFIX_BYTES + wire_load_be(h, 4) != file_size)
+    if (!match)
         goto out;
     struct storage_index_entry *idx = malloc(count * sizeof(*idx));
     if (idx == NULL) {
@@ -328,8 +351,10 @@ int storage_segment_load_index(const struct storage_fs *fs, struct storage_segme
     free(s->idx);
     t.idx = idx;
     t.idx_count = t.idx_cap = count;
-    t.idx_next_pos = t.size = t.flushed = t.synced = file_size;
+    t.idx_next_pos = t.size = t.flushed = t.synced = covered;
     *s = t;
+    if (covered_out != NULL)
+        *covered_out = covered;
     rc = 0;
 out:
     free(buf);

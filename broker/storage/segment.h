@@ -63,14 +63,17 @@ uint64_t storage_segment_seek_offset(const struct storage_segment *s, uint64_t o
 void storage_segment_forget_from(struct storage_segment *s, uint64_t pos);
 
 /*
- * Reads the segment entry by entry from byte 0 to file_size, verifying every
- * frame, that indexes go base, base+1, ... and that offsets do not go back
- * (first_offset >= offset_floor for the first entry), and rebuilds its
- * summary and index. Returns 0 if the whole file is valid; 1 if it stops at
- * an invalid or unexpected entry (*bad_pos, *why say where and why; the
- * summary describes the valid prefix); a negative errno on a read error.
+ * Reads the segment entry by entry from byte `from` to file_size, verifying
+ * every frame, that indexes go base, base+1, ... and that offsets do not go
+ * back (first_offset >= offset_floor for the first entry), and rebuilds its
+ * summary and index. from is 0 (a full scan: the summary starts empty) or
+ * the end of the prefix the summary already describes (a checkpoint loaded
+ * with storage_segment_load_index; the scan continues it). Returns 0 if
+ * [from, file_size) is valid; 1 if it stops at an invalid or unexpected
+ * entry (*bad_pos, *why say where and why; the summary describes the valid
+ * prefix); a negative errno on a read error.
  */
-int storage_segment_scan(const struct storage_fs *fs, struct storage_segment *s,
+int storage_segment_scan(const struct storage_fs *fs, struct storage_segment *s, uint64_t from,
                          uint64_t file_size, uint64_t offset_floor, uint32_t interval,
                          uint64_t *bad_pos, const char **why);
 
@@ -82,16 +85,28 @@ int storage_segment_scan(const struct storage_fs *fs, struct storage_segment *s,
 int storage_segment_find_valid_after(const struct storage_fs *fs, int fd, uint64_t from,
                                      uint64_t file_size, uint64_t min_index, uint64_t *found);
 
-/* Writes the sealed segment's index file (not synced: it can always be rebuilt). */
+/*
+ * Writes the segment's index file (not synced: it can always be rebuilt):
+ * its sparse index and a summary of bytes [0, s->size) (covered length,
+ * last index, term, frame position and CRC, offsets), with a CRC over all
+ * of it. Written for a sealed segment when it is sealed, and for the active
+ * segment as a checkpoint at close (docs/protocol.md, "On-disk format").
+ */
 int storage_segment_write_index(const struct storage_fs *fs, const struct storage_segment *s,
                                 const char *path);
 
 /*
  * Loads an index file written for this segment and checks it against the
- * segment file (size, last frame). 0 if it is usable, 1 if it is missing or
- * does not match (then scan), a negative errno on a read error.
+ * segment file: its own CRC, then the last frame it describes, read whole
+ * and CRC-checked, must be the frame at that position, ending exactly at
+ * the covered length. With prefix 0 (a sealed segment) the covered length
+ * must be file_size; with prefix 1 (the last segment) it may be less, and
+ * the caller scans [*covered_out, file_size). 0 if it is usable (the
+ * summary and index describe [0, covered)), 1 if it is missing or does not
+ * match (then scan from 0), a negative errno on a read error.
  */
 int storage_segment_load_index(const struct storage_fs *fs, struct storage_segment *s,
-                               const char *path, uint64_t file_size);
+                               const char *path, uint64_t file_size, int prefix,
+                               uint64_t *covered_out);
 
 #endif

@@ -120,7 +120,10 @@ START_TEST(test_round_trip_memfs)
     struct storage_log_recovery rec;
     char msg[256];
     ck_assert_int_eq(storage_log_open(FIX_DIR, &o, &log, &rec, msg, sizeof(msg)), 0);
-    ck_assert_uint_eq(rec.segments_scanned, 1); /* sealed segments came from their index */
+    /* Sealed segments came from their index, the last one from its checkpoint: nothing scanned. */
+    ck_assert_uint_eq(rec.segments_scanned, 0);
+    ck_assert_uint_eq(rec.checkpoint_used, 1);
+    ck_assert_uint_eq(rec.bytes_scanned, 0);
     ck_assert_uint_eq(rec.torn_bytes_truncated, 0);
     ck_assert_uint_eq(storage_log_last_index(log), 600);
     ck_assert_uint_eq(storage_log_next_offset(log), next_offset);
@@ -606,6 +609,71 @@ START_TEST(test_group_commit)
 }
 END_TEST
 
+/*
+ * The checkpoint written at close: the next open scans nothing of the last
+ * segment, and after appends and a process crash (the checkpoint is older
+ * than the file) it scans exactly the bytes appended since.
+ */
+START_TEST(test_reopen_scans_only_the_tail)
+{
+    struct storage_memfs *m = storage_memfs_create();
+    const char *seg = FIX_DIR "/00000000000000000001.log";
+    struct storage_log_options o = fix_options(storage_memfs_fs(m), 1u << 20);
+    struct storage_log *log = fix_open(&o, FIX_DIR);
+    fix_append(log, 1, 500, 2, 300);
+    ck_assert_int_eq(storage_log_close(log), 0);
+    int64_t at_close = storage_memfs_size(m, seg);
+    ck_assert_int_gt(at_close, 50000);
+    ck_assert_int_gt(storage_memfs_size(m, FIX_DIR "/00000000000000000001.idx"), 0);
+
+    struct storage_log_recovery rec;
+    char msg[256];
+    ck_assert_int_eq(storage_log_open(FIX_DIR, &o, &log, &rec, msg, sizeof(msg)), 0);
+    ck_assert_uint_eq(rec.checkpoint_used, 1);
+    ck_assert_uint_eq(rec.bytes_scanned, 0);
+    ck_assert_uint_eq(rec.segments_scanned, 0);
+    ck_assert_uint_eq(storage_log_last_index(log), 500);
+    ck_assert_uint_eq(storage_log_last_term(log), 2);
+    uint64_t next_offset = storage_log_next_offset(log);
+    /* The loaded sparse index serves lookups (every entry by index and by offset). */
+    fix_check_range(log, 1, 500, 2, 1000);
+    fix_append(log, 501, 530, 3, 300);
+    ck_assert_int_eq(storage_log_sync(log), 0);
+    int64_t now = storage_memfs_size(m, seg);
+    /* A process crash: files as written, the checkpoint from the first close. */
+    struct storage_memfs *c = storage_memfs_clone(m, 0);
+    ck_assert_int_eq(storage_log_close(log), 0);
+
+    struct storage_log_options oc = fix_options(storage_memfs_fs(c), 1u << 20);
+    ck_assert_int_eq(storage_log_open(FIX_DIR, &oc, &log, &rec, msg, sizeof(msg)), 0);
+    ck_assert_uint_eq(rec.checkpoint_used, 1);
+    ck_assert_uint_eq(rec.bytes_scanned, (uint64_t)(now - at_close));
+    ck_assert_uint_eq(rec.torn_bytes_truncated, 0);
+    ck_assert_uint_eq(storage_log_last_index(log), 530);
+    ck_assert_uint_eq(storage_log_last_term(log), 3);
+    ck_assert_uint_gt(storage_log_next_offset(log), next_offset);
+    fix_check_range(log, 1, 500, 2, 1u << 20);
+    fix_check_range(log, 501, 530, 3, 1000);
+    struct fix_reader *r = fix_reader_new();
+    for (uint64_t off = 0; off < storage_log_next_offset(log); off += 7) {
+        ck_assert_int_eq(storage_log_read_offset(log, off, 1, &r->rd), 0);
+        const struct storage_entry *e = &r->rd.entries[0];
+        ck_assert_msg(e->first_offset <= off && off < e->first_offset + e->offset_count,
+                      "offset %llu", (unsigned long long)off);
+    }
+    free(r);
+    ck_assert_int_eq(storage_log_close(log), 0);
+    /* That close checkpoints everything again. */
+    ck_assert_int_eq(storage_log_open(FIX_DIR, &oc, &log, &rec, msg, sizeof(msg)), 0);
+    ck_assert_uint_eq(rec.checkpoint_used, 1);
+    ck_assert_uint_eq(rec.bytes_scanned, 0);
+    ck_assert_uint_eq(storage_log_last_index(log), 530);
+    ck_assert_int_eq(storage_log_close(log), 0);
+    storage_memfs_destroy(c);
+    storage_memfs_destroy(m);
+}
+END_TEST
+
 Suite *storage_suite(void)
 {
     Suite *s = suite_create("storage");
@@ -619,6 +687,7 @@ Suite *storage_suite(void)
     tcase_set_timeout(log, 60);
     tcase_add_test(log, test_round_trip_memfs);
     tcase_add_test(log, test_round_trip_posix);
+    tcase_add_test(log, test_reopen_scans_only_the_tail);
     tcase_add_test(log, test_append_rejects_bad_entries);
     tcase_add_test(log, test_lookup_by_index_every_entry);
     tcase_add_test(log, test_lookup_by_offset_every_offset);

@@ -203,7 +203,10 @@ START_TEST(test_sealed_segment_corruption)
     o.fs = storage_memfs_fs(c);
     struct storage_log_recovery rec;
     ck_assert_int_eq(storage_log_open(FIX_DIR, &o, &log, &rec, msg, sizeof(msg)), 0);
-    ck_assert_uint_eq(rec.segments_scanned, 2);
+    /* Only the segment with the damaged index is scanned: the last one has its checkpoint. */
+    ck_assert_uint_eq(rec.segments_scanned, 1);
+    ck_assert_uint_eq(rec.checkpoint_used, 1);
+    ck_assert_uint_eq(rec.bytes_scanned, (uint64_t)size);
     fix_check_range(log, 1, 60, 3, 1u << 20);
     storage_log_close(log);
     storage_memfs_destroy(c);
@@ -579,6 +582,336 @@ START_TEST(test_hardstate_crash_at_every_call)
 }
 END_TEST
 
+/* ---- checkpoints (the last segment's .idx written at close) ---------------------- */
+
+#define SEG1_LOG FIX_DIR "/00000000000000000001.log"
+#define SEG1_IDX FIX_DIR "/00000000000000000001.idx"
+
+/* Byte position of entry k's frame in a one-segment log of LEN_MAX entries. */
+static uint64_t pos_of(uint64_t k)
+{
+    uint64_t pos = 0;
+    for (uint64_t i = 1; i < k; i++)
+        pos += frame_of(i);
+    return pos;
+}
+
+/* Makes a file's data and every name durable, as the kernel's writeback may do at any time. */
+static void write_back(struct storage_memfs *m, const char *path)
+{
+    const struct storage_fs *fs = storage_memfs_fs(m);
+    int fd;
+    ck_assert_int_eq(fs->open(fs->ctx, path, 0, &fd), 0);
+    ck_assert_int_eq(fs->fdatasync(fs->ctx, fd), 0);
+    ck_assert_int_eq(fs->close(fs->ctx, fd), 0);
+    ck_assert_int_eq(fs->fsync_dir(fs->ctx, FIX_DIR), 0);
+}
+
+static int open_rec(struct storage_memfs *m, struct storage_log **log,
+                    struct storage_log_recovery *rec, char *msg, size_t cap)
+{
+    struct storage_log_options o = fix_options(storage_memfs_fs(m), 1u << 20);
+    return storage_log_open(FIX_DIR, &o, log, rec, msg, cap);
+}
+
+/*
+ * Entries 1..n checkpointed at close, n+1..n+k appended after a reopen and
+ * synced, then a process crash: in the returned image the checkpoint covers
+ * [0, pos_of(n + 1)) and the file holds all n + k entries.
+ */
+static struct storage_memfs *checkpoint_then_tail(uint64_t n, uint64_t k)
+{
+    struct storage_memfs *m = storage_memfs_create();
+    char path[128];
+    build(m, n, 1u << 20, path, sizeof(path));
+    ck_assert_str_eq(path, SEG1_LOG);
+    struct storage_log_options o = fix_options(storage_memfs_fs(m), 1u << 20);
+    struct storage_log *log = fix_open(&o, FIX_DIR);
+    fix_append(log, n + 1, n + k, 3, LEN_MAX);
+    ck_assert_int_eq(storage_log_sync(log), 0);
+    struct storage_memfs *c = storage_memfs_clone(m, 0);
+    ck_assert_int_eq(storage_log_close(log), 0);
+    storage_memfs_destroy(m);
+    ck_assert_int_eq(storage_memfs_size(c, SEG1_LOG), (int64_t)pos_of(n + k + 1));
+    return c;
+}
+
+START_TEST(test_torn_tail_past_checkpoint)
+{
+    uint64_t n = 30, k = 10;
+    struct storage_memfs *m = checkpoint_then_tail(n, k);
+    uint64_t covered = pos_of(n + 1), last_pos = pos_of(n + k), size = pos_of(n + k + 1);
+    uint8_t *file = malloc(size);
+    ck_assert_int_eq(storage_memfs_get(m, SEG1_LOG, file, size), (int64_t)size);
+    for (uint64_t cut = last_pos; cut <= size; cut++) {
+        struct storage_memfs *c = storage_memfs_clone(m, 0);
+        ck_assert_int_eq(storage_memfs_put(c, SEG1_LOG, file, (size_t)cut), 0);
+        struct storage_log *log = NULL;
+        struct storage_log_recovery rec;
+        char msg[512];
+        int rc = open_rec(c, &log, &rec, msg, sizeof(msg));
+        ck_assert_msg(rc == 0, "cut %llu: %s", (unsigned long long)cut, msg);
+        /* Only the tail after the checkpoint was read. */
+        ck_assert_uint_eq(rec.checkpoint_used, 1);
+        ck_assert_uint_eq(rec.segments_scanned, 0);
+        ck_assert_uint_eq(rec.bytes_scanned, (cut == size ? size : last_pos) - covered);
+        ck_assert_uint_eq(rec.torn_bytes_truncated, cut == size ? 0 : cut - last_pos);
+        ck_assert_uint_eq(storage_log_last_index(log), cut == size ? n + k : n + k - 1);
+        ck_assert_int_eq(storage_log_close(log), 0);
+        /* Truncated at the right byte, and the log is whole and usable. */
+        ck_assert_int_eq(storage_memfs_size(c, SEG1_LOG), (int64_t)(cut == size ? size : last_pos));
+        expect_prefix(c, 1u << 20, cut == size ? n + k : n + k - 1);
+        storage_memfs_destroy(c);
+    }
+    /* Damage in the tail followed by valid entries is mid-log corruption: refused, file untouched. */
+    for (uint64_t victim = n + 1; victim < n + k; victim += 3) {
+        struct storage_memfs *c = storage_memfs_clone(m, 0);
+        uint64_t at = pos_of(victim) + 20;
+        file[at] ^= 0x04;
+        ck_assert_int_eq(storage_memfs_put(c, SEG1_LOG, file, (size_t)size), 0);
+        file[at] ^= 0x04;
+        struct storage_log *log = NULL;
+        char msg[512], where[64];
+        ck_assert_serr(open_rec(c, &log, NULL, msg, sizeof(msg)), STORAGE_ERR_CORRUPT);
+        ck_assert_ptr_null(log);
+        snprintf(where, sizeof(where), "byte %llu", (unsigned long long)pos_of(victim));
+        ck_assert_msg(strstr(msg, SEG1_LOG) != NULL && strstr(msg, where) != NULL,
+                      "message '%s' lacks the file or '%s'", msg, where);
+        ck_assert_int_eq(storage_memfs_size(c, SEG1_LOG), (int64_t)size);
+        storage_memfs_destroy(c);
+    }
+    free(file);
+    storage_memfs_destroy(m);
+}
+END_TEST
+
+START_TEST(test_stale_checkpoint_falls_back_to_full_scan)
+{
+    uint64_t n = 30, k = 10;
+    struct storage_memfs *m = checkpoint_then_tail(n, k);
+    uint64_t covered = pos_of(n + 1), size = pos_of(n + k + 1);
+    uint8_t *file = malloc(size);
+    ck_assert_int_eq(storage_memfs_get(m, SEG1_LOG, file, size), (int64_t)size);
+    struct storage_log *log = NULL;
+    struct storage_log_recovery rec;
+    char msg[512];
+
+    /* The file is shorter than the checkpoint says (cut inside entry n): full scan, cut at n. */
+    for (uint64_t cut = pos_of(n); cut < covered; cut += 17) {
+        struct storage_memfs *c = storage_memfs_clone(m, 0);
+        ck_assert_int_eq(storage_memfs_put(c, SEG1_LOG, file, (size_t)cut), 0);
+        ck_assert_int_eq(open_rec(c, &log, &rec, msg, sizeof(msg)), 0);
+        ck_assert_uint_eq(rec.checkpoint_used, 0);
+        ck_assert_uint_eq(rec.segments_scanned, 1);
+        ck_assert_uint_eq(rec.bytes_scanned, pos_of(n));
+        ck_assert_uint_eq(rec.torn_bytes_truncated, cut - pos_of(n));
+        ck_assert_uint_eq(storage_log_last_index(log), n - 1);
+        ck_assert_int_eq(storage_log_close(log), 0);
+        expect_prefix(c, 1u << 20, n - 1);
+        storage_memfs_destroy(c);
+    }
+
+    /* A byte changed in the last covered entry: the checkpoint is not trusted; the full
+     * scan finds an invalid entry with valid ones after it and refuses. */
+    for (uint64_t at = pos_of(n); at < covered; at += 11) {
+        struct storage_memfs *c = storage_memfs_clone(m, 0);
+        file[at] ^= 0x20;
+        ck_assert_int_eq(storage_memfs_put(c, SEG1_LOG, file, (size_t)size), 0);
+        file[at] ^= 0x20;
+        ck_assert_serr(open_rec(c, &log, NULL, msg, sizeof(msg)), STORAGE_ERR_CORRUPT);
+        char where[64];
+        snprintf(where, sizeof(where), "byte %llu", (unsigned long long)pos_of(n));
+        ck_assert_msg(strstr(msg, SEG1_LOG) != NULL && strstr(msg, where) != NULL,
+                      "message '%s' lacks the file or '%s'", msg, where);
+        storage_memfs_destroy(c);
+    }
+
+    /* The same change with nothing after the entry (the tail cut off) is a torn tail. */
+    {
+        struct storage_memfs *c = storage_memfs_clone(m, 0);
+        file[covered - 1] ^= 0x01;
+        ck_assert_int_eq(storage_memfs_put(c, SEG1_LOG, file, (size_t)covered), 0);
+        file[covered - 1] ^= 0x01;
+        ck_assert_int_eq(open_rec(c, &log, &rec, msg, sizeof(msg)), 0);
+        ck_assert_uint_eq(rec.checkpoint_used, 0);
+        ck_assert_uint_eq(storage_log_last_index(log), n - 1);
+        ck_assert_int_eq(storage_log_close(log), 0);
+        storage_memfs_destroy(c);
+    }
+
+    /* A damaged checkpoint (its own CRC fails): full scan, nothing lost. */
+    {
+        struct storage_memfs *c = storage_memfs_clone(m, 0);
+        int64_t isz = storage_memfs_size(c, SEG1_IDX);
+        ck_assert_int_gt(isz, 0);
+        uint8_t *idx = malloc((size_t)isz);
+        storage_memfs_get(c, SEG1_IDX, idx, (size_t)isz);
+        idx[isz / 2] ^= 0x01;
+        storage_memfs_put(c, SEG1_IDX, idx, (size_t)isz);
+        free(idx);
+        ck_assert_int_eq(open_rec(c, &log, &rec, msg, sizeof(msg)), 0);
+        ck_assert_uint_eq(rec.checkpoint_used, 0);
+        ck_assert_uint_eq(rec.bytes_scanned, size);
+        ck_assert_uint_eq(storage_log_last_index(log), n + k);
+        ck_assert_int_eq(storage_log_close(log), 0);
+        storage_memfs_destroy(c);
+    }
+    free(file);
+    storage_memfs_destroy(m);
+}
+END_TEST
+
+/*
+ * A checkpoint older than a truncation and rewrite (as a power loss could
+ * bring back if its removal were not durable): its last covered frame now
+ * holds another entry, so it is not trusted and the full scan finds the
+ * rewritten log.
+ */
+START_TEST(test_checkpoint_from_before_a_truncation)
+{
+    uint64_t n = 30;
+    struct storage_memfs *m = storage_memfs_create();
+    char path[128];
+    build(m, n, 1u << 20, path, sizeof(path));
+    int64_t isz = storage_memfs_size(m, SEG1_IDX);
+    ck_assert_int_gt(isz, 0);
+    uint8_t *idx = malloc((size_t)isz);
+    storage_memfs_get(m, SEG1_IDX, idx, (size_t)isz);
+    struct storage_log_options o = fix_options(storage_memfs_fs(m), 1u << 20);
+    struct storage_log *log = fix_open(&o, FIX_DIR);
+    ck_assert_int_eq(storage_log_truncate_suffix(log, n - 5), 0);
+    /* The removal of the checkpoint is durable at once. */
+    struct storage_memfs *lost = storage_memfs_clone(m, 1);
+    ck_assert_int_lt(storage_memfs_size(lost, SEG1_IDX), 0);
+    storage_memfs_destroy(lost);
+    fix_append(log, n - 4, n + 5, 4, LEN_MAX);
+    ck_assert_int_eq(storage_log_sync(log), 0);
+    struct storage_memfs *c = storage_memfs_clone(m, 0);
+    ck_assert_int_eq(storage_log_close(log), 0);
+    ck_assert_int_eq(storage_memfs_put(c, SEG1_IDX, idx, (size_t)isz), 0);
+    struct storage_log_recovery rec;
+    char msg[512];
+    ck_assert_int_eq(open_rec(c, &log, &rec, msg, sizeof(msg)), 0);
+    ck_assert_uint_eq(rec.checkpoint_used, 0);
+    ck_assert_uint_eq(rec.segments_scanned, 1);
+    ck_assert_uint_eq(rec.bytes_scanned, (uint64_t)storage_memfs_size(c, SEG1_LOG));
+    ck_assert_uint_eq(storage_log_last_index(log), n + 5);
+    ck_assert_uint_eq(storage_log_last_term(log), 4);
+    fix_check_range(log, 1, n - 5, 3, 1u << 20);
+    fix_check_range(log, n - 4, n + 5, 4, 1u << 20);
+    ck_assert_int_eq(storage_log_close(log), 0);
+    free(idx);
+    storage_memfs_destroy(c);
+    storage_memfs_destroy(m);
+}
+END_TEST
+
+/*
+ * Power loss with a checkpoint that covers bytes never made durable: with
+ * fsync=never, close writes the checkpoint without syncing the data, and
+ * the kernel may write back the index before the log. The checkpoint then
+ * covers more than the file holds, and open scans the file whole.
+ */
+START_TEST(test_power_loss_checkpoint_ahead_of_data)
+{
+    struct storage_memfs *m = storage_memfs_create();
+    char path[128];
+    build(m, 20, 1u << 20, path, sizeof(path)); /* 1..20 durable (fsync=always) */
+    struct storage_log_options o = fix_options(storage_memfs_fs(m), 1u << 20);
+    o.fsync_policy = STORAGE_FSYNC_NEVER;
+    struct storage_log *log = fix_open(&o, FIX_DIR);
+    fix_append(log, 21, 40, 3, LEN_MAX);
+    ck_assert_int_eq(storage_log_close(log), 0);
+    write_back(m, SEG1_IDX); /* the index reached the disk, the log's new bytes did not */
+    struct storage_memfs *c = storage_memfs_clone(m, 1);
+    ck_assert_int_eq(storage_memfs_size(c, SEG1_LOG), (int64_t)pos_of(21));
+    struct storage_log_recovery rec;
+    char msg[512];
+    ck_assert_int_eq(open_rec(c, &log, &rec, msg, sizeof(msg)), 0);
+    ck_assert_uint_eq(rec.checkpoint_used, 0);
+    ck_assert_uint_eq(rec.segments_scanned, 1);
+    ck_assert_uint_eq(rec.bytes_scanned, pos_of(21));
+    ck_assert_uint_eq(storage_log_last_index(log), 20);
+    fix_check_range(log, 1, 20, 3, 1u << 20);
+    ck_assert_int_eq(storage_log_close(log), 0);
+    storage_memfs_destroy(c);
+
+    /* The log written back too, by power loss at every later point: what is found is a prefix. */
+    write_back(m, SEG1_LOG);
+    c = storage_memfs_clone(m, 1);
+    ck_assert_int_eq(open_rec(c, &log, &rec, msg, sizeof(msg)), 0);
+    ck_assert_uint_eq(rec.checkpoint_used, 1);
+    ck_assert_uint_eq(rec.bytes_scanned, 0);
+    ck_assert_uint_eq(storage_log_last_index(log), 40);
+    fix_check_range(log, 1, 40, 3, 1u << 20);
+    ck_assert_int_eq(storage_log_close(log), 0);
+    storage_memfs_destroy(c);
+    storage_memfs_destroy(m);
+}
+END_TEST
+
+/*
+ * Power loss after every I/O call of a scenario that reopens a log whose
+ * checkpoint is on disk (written back), appends, truncates below the
+ * checkpoint and syncs: every image opens and holds what was durable.
+ */
+START_TEST(test_power_loss_with_written_back_checkpoint)
+{
+    for (unsigned n = 0;; n++) {
+        struct storage_memfs *m = storage_memfs_create();
+        char path[128];
+        build(m, 24, 1u << 20, path, sizeof(path));
+        write_back(m, SEG1_IDX);
+        uint64_t terms[64];
+        for (uint64_t i = 1; i <= 24; i++)
+            terms[i] = 3;
+        struct storage_log_options o = fix_options(storage_memfs_fs(m), 1u << 20);
+        unsigned before = storage_memfs_mutations(m);
+        storage_memfs_stop_after(m, n);
+        struct storage_log *log = NULL;
+        uint64_t durable = 24;
+        int finished = 0;
+        if (storage_log_open(FIX_DIR, &o, &log, NULL, NULL, 0) == 0) {
+            finished = 1;
+            uint8_t buf[LEN_MAX + 1];
+            for (uint64_t i = 25; i <= 40 && finished; i++) {
+                if (i == 33) {
+                    if (storage_log_truncate_suffix(log, 20) != 0) {
+                        finished = 0;
+                        break;
+                    }
+                    if (durable > 20)
+                        durable = 20;
+                }
+                uint64_t idx = storage_log_last_index(log) + 1;
+                struct storage_entry e = fix_entry(idx, 5, storage_log_next_offset(log),
+                                                   fix_len(idx, LEN_MAX), buf);
+                if (storage_log_append(log, &e, 1) != 0) {
+                    finished = 0;
+                    break;
+                }
+                terms[idx] = 5;
+                if (i % 3 == 0) {
+                    if (storage_log_sync(log) != 0) {
+                        finished = 0;
+                        break;
+                    }
+                    durable = storage_log_durable_index(log);
+                }
+            }
+            if (storage_log_close(log) != 0)
+                finished = 0;
+        }
+        check_power_loss(m, 1u << 20, durable, terms);
+        unsigned used = storage_memfs_mutations(m) - before;
+        storage_memfs_destroy(m);
+        if (finished && used < n)
+            break;
+        ck_assert_uint_lt(n, 10000);
+    }
+}
+END_TEST
+
 Suite *storage_crash_suite(void)
 {
     Suite *s = suite_create("storage_crash");
@@ -598,6 +931,15 @@ Suite *storage_crash_suite(void)
     tcase_add_test(power, test_power_loss_after_every_io_call);
     tcase_add_test(power, test_fsync_never_loses_only_a_suffix);
     suite_add_tcase(s, power);
+
+    TCase *checkpoint = tcase_create("checkpoint");
+    tcase_set_timeout(checkpoint, 120);
+    tcase_add_test(checkpoint, test_torn_tail_past_checkpoint);
+    tcase_add_test(checkpoint, test_stale_checkpoint_falls_back_to_full_scan);
+    tcase_add_test(checkpoint, test_checkpoint_from_before_a_truncation);
+    tcase_add_test(checkpoint, test_power_loss_checkpoint_ahead_of_data);
+    tcase_add_test(checkpoint, test_power_loss_with_written_back_checkpoint);
+    suite_add_tcase(s, checkpoint);
 
     TCase *errors = tcase_create("disk_errors");
     tcase_add_test(errors, test_enospc_reaches_caller);
