@@ -105,9 +105,6 @@ void raft_become_leader(struct raft *r)
     r->election_elapsed = 0;
     r->transfer_to = 0;
     r->uncommitted_bytes = 0;
-    /* Entries of earlier terms may hold an uncommitted configuration; no new
-     * change until everything present now is committed (diss. §4.1). */
-    r->pending_config_index = raft_log_last(&r->log);
     raft_progress_reset_all(r);
     /* §5.4.2 and §8: a leader commits entries of earlier terms only by
      * committing one of its own term, so it appends a no-op at once. */
@@ -117,6 +114,13 @@ void raft_become_leader(struct raft *r)
         raft_become_follower(r, r->term, 0);
         return;
     }
+    /* No membership change until the no-op commits. Single-server changes
+     * are safe only if a leader has committed an entry of its own term
+     * first (Ongaro, raft-dev, 2015: "bug in single-server membership
+     * changes"); otherwise an uncommitted configuration of an earlier term
+     * and this leader's change can have disjoint majorities. The simulator
+     * found exactly that (seed 4041). */
+    r->pending_config_index = raft_log_last(&r->log);
     raft_broadcast_append(r);
 }
 

@@ -23,9 +23,11 @@ struct raft_progress {
     uint8_t state;
     bool recent_active; /* heard from within the current check-quorum period */
     bool probe_sent;    /* probe state: an APPEND is outstanding */
-    /* Last index of each APPEND in flight, oldest first (a ring). */
+    /* Last index of each pipelined APPEND in flight, in sending order. The
+     * window survives probe/replicate switches, so APPENDs of an earlier
+     * window still travelling count against the bound until acknowledged
+     * (or until a stall shows them lost); see replication.c. */
     raft_index_t inflight[RAFT_INFLIGHT_MAX];
-    uint32_t inflight_head;
     uint32_t n_inflight;
     raft_index_t pending_snapshot; /* snapshot state: its last index */
     uint32_t snapshot_elapsed;     /* ticks since the snapshot was sent */

@@ -153,7 +153,7 @@ int raft_create(struct raft **out, const struct raft_options *o, const struct ra
             return RAFT_EINVAL;
         last_term = e->term;
     }
-    if (restore->hard_state.term < last_term || snap->config.n > RAFT_SERVERS_MAX)
+    if (snap->config.n > RAFT_SERVERS_MAX)
         return RAFT_EINVAL;
 
     struct raft *r = calloc(1, sizeof(*r));
@@ -175,6 +175,16 @@ int raft_create(struct raft **out, const struct raft_options *o, const struct ra
     raft_recompute_config(r);
     r->term = restore->hard_state.term;
     r->vote = restore->hard_state.vote;
+    if (r->term < last_term) {
+        /* A crash landed an update's entries but not its hard state (the
+         * contract allows it). Those entries came from a leader of
+         * last_term, so this server had entered that term; any vote it cast
+         * in it was never sent, since votes leave only after the whole
+         * update is durable. Entering the term with no vote is safe. */
+        r->term = last_term;
+        r->vote = 0;
+        r->hard_state_dirty = true;
+    }
     raft_index_t last = raft_log_last(&r->log);
     r->commit = restore->hard_state.commit;
     if (r->commit > last)

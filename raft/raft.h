@@ -32,7 +32,10 @@
  *      c. `entries`: append them (contiguous, following what is stored).
  *      d. `hard_state` (if `hard_state_changed`): store term, vote, commit.
  *      Entries and hard state may be written asynchronously (group commit),
- *      but each update's writes must become durable in update order.
+ *      but each update's writes must become durable in update order. A
+ *      crash between c and d (entries durable, hard state not) is
+ *      tolerated: raft_create then adopts the log's last term, with no
+ *      vote, and asks for the hard state to be stored again.
  *   2. Send `msgs` now, in any order, possibly before step 1 is durable
  *      (the leader writes its log in parallel with replicating it, diss.
  *      §10.2.1; this is safe because the leader counts its own copy only

@@ -14,7 +14,6 @@ static void progress_init(struct raft_progress *pr, raft_id_t id, raft_index_t n
     pr->state = RAFT_PROBE;
     pr->recent_active = true; /* a new term or member gets one period of grace */
     pr->probe_sent = false;
-    pr->inflight_head = 0;
     pr->n_inflight = 0;
     pr->pending_snapshot = 0;
     pr->snapshot_elapsed = 0;
@@ -49,14 +48,20 @@ void raft_progress_sync(struct raft *r)
         r->transfer_to = 0;
 }
 
+/*
+ * The in-flight window is not emptied when a follower switches between
+ * probing and pipelining: the APPENDs of the old window are still on the
+ * wire. Emptying it let every reject/ack cycle on a reordering network send
+ * a fresh window on top of the last (the simulator's "message storm", seed
+ * 18607). A window entry leaves when an acknowledgement covers it, or when
+ * the follower stalls for two heartbeats (then they are presumed lost).
+ */
 static void become_probe(struct raft_progress *pr)
 {
     raft_index_t after_snapshot = pr->state == RAFT_SNAPSHOT ? pr->pending_snapshot + 1 : 0;
     pr->state = RAFT_PROBE;
     pr->next = pr->match + 1 > after_snapshot ? pr->match + 1 : after_snapshot;
     pr->probe_sent = false;
-    pr->n_inflight = 0;
-    pr->inflight_head = 0;
     pr->stalled_heartbeats = 0;
 }
 
@@ -64,24 +69,23 @@ static void become_replicate(struct raft_progress *pr)
 {
     pr->state = RAFT_REPLICATE;
     pr->next = pr->match + 1;
-    pr->n_inflight = 0;
-    pr->inflight_head = 0;
 }
 
 static void inflight_add(struct raft *r, struct raft_progress *pr, raft_index_t last)
 {
     assert(pr->n_inflight < r->o.max_inflight);
-    uint32_t slot = (pr->inflight_head + pr->n_inflight) % RAFT_INFLIGHT_MAX;
-    pr->inflight[slot] = last;
-    pr->n_inflight++;
+    pr->inflight[pr->n_inflight++] = last;
 }
 
+/* Drops every APPEND the acknowledgement of `index` covers. Entries of an
+ * earlier window may sit out of order, hence the full pass (n <= 256). */
 static void inflight_free_to(struct raft_progress *pr, raft_index_t index)
 {
-    while (pr->n_inflight > 0 && pr->inflight[pr->inflight_head] <= index) {
-        pr->inflight_head = (pr->inflight_head + 1) % RAFT_INFLIGHT_MAX;
-        pr->n_inflight--;
-    }
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < pr->n_inflight; i++)
+        if (pr->inflight[i] > index)
+            pr->inflight[kept++] = pr->inflight[i];
+    pr->n_inflight = kept;
 }
 
 /* ---- sending (leader) ------------------------------------------------------- */
@@ -119,7 +123,9 @@ static bool send_append(struct raft *r, struct raft_progress *pr, bool force)
         return true;
     }
     raft_index_t last = raft_log_last(&r->log);
-    if (!force && pr->next > last)
+    /* Nothing new to pipeline; but a probe may be empty: it asks whether
+     * the follower holds prev at all. */
+    if (!force && pr->next > last && pr->state != RAFT_PROBE)
         return false;
     uint32_t n = 0;
     uint64_t bytes = 0;
@@ -181,8 +187,10 @@ void raft_broadcast_heartbeat(struct raft *r)
          * while entries are outstanding lost an APPEND or its answer:
          * probe again from its match point. */
         if (pr->state == RAFT_REPLICATE && pr->match < last && pr->match == pr->match_at_heartbeat) {
-            if (++pr->stalled_heartbeats >= 2)
+            if (++pr->stalled_heartbeats >= 2) {
                 become_probe(pr);
+                pr->n_inflight = 0; /* presumed lost */
+            }
         } else {
             pr->stalled_heartbeats = 0;
         }
@@ -437,15 +445,18 @@ int raft_step_append_resp(struct raft *r, const struct raft_msg *m)
     if (pr == NULL)
         return 0;
     raft_index_t last = raft_log_last(&r->log);
-    if (m->index > last)
-        return RAFT_EMALFORMED; /* acknowledges entries this leader never had */
     pr->recent_active = true;
 
     if (m->reject) {
-        if (maybe_decrease(r, pr, m))
+        /* Every APPEND of this leader had prev <= last: a rejection beyond
+         * it answers a former leader's APPEND that reached the follower
+         * after it moved to our term (found by the simulator, seed 37446). */
+        if (m->index <= last && maybe_decrease(r, pr, m))
             send_append(r, pr, false);
         return 0;
     }
+    if (m->index > last)
+        return RAFT_EMALFORMED; /* acknowledges entries this leader never had */
     bool updated = false;
     if (m->index > pr->match) {
         pr->match = m->index;
@@ -453,14 +464,17 @@ int raft_step_append_resp(struct raft *r, const struct raft_msg *m)
     }
     if (pr->next < m->index + 1)
         pr->next = m->index + 1;
-    if (updated || (pr->state == RAFT_PROBE && m->index == pr->match)) {
+    /* A probe is answered by an acknowledgement at or past its prev index;
+     * an older one (a duplicate, or from an earlier window) must not start
+     * a fresh pipelined window over the one still travelling. */
+    bool answers_probe = pr->state == RAFT_PROBE && m->index == pr->match && m->index + 1 >= pr->next;
+    if (updated || answers_probe) {
+        inflight_free_to(pr, m->index);
         if (pr->state == RAFT_PROBE) {
             become_replicate(pr);
         } else if (pr->state == RAFT_SNAPSHOT && pr->match >= pr->pending_snapshot) {
             become_probe(pr);
             become_replicate(pr);
-        } else if (pr->state == RAFT_REPLICATE) {
-            inflight_free_to(pr, m->index);
         }
         if (raft_maybe_commit(r))
             raft_broadcast_append(r);

@@ -60,8 +60,9 @@ static void usage(FILE *f)
             "  --no-vote-checks     turn off the checks on votes (to show the other checkers\n"
             "                       catch a double vote too)\n"
 
-            "  --torn-writes        a crash may land a random prefix of the pending writes\n"
-            "                       (an update's entries without its hard state)\n"
+            "  --no-torn-writes     a crash never lands part of the pending writes (by\n"
+            "                       default it may land a random prefix of them, e.g. an\n"
+            "                       update's entries without its hard state)\n"
             "  --election-trials T  leader election benchmark: T leader crashes per cluster\n"
             "                       size (1 tick = 1 ms, default timeouts, 1 ms delay)\n"
             "\n"
@@ -241,7 +242,7 @@ static void seed_run(void *arg)
 int main(int argc, char **argv)
 {
     uint64_t seeds = 1, first = 1, steps = 10000, nodes = 0, trials = 0;
-    bool verbose = false, show_swarm = false, vote_checks = true, torn_writes = false;
+    bool verbose = false, show_swarm = false, vote_checks = true, torn_writes = true;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -253,6 +254,8 @@ int main(int argc, char **argv)
             verbose = true;
         } else if (strcmp(a, "--torn-writes") == 0) {
             torn_writes = true;
+        } else if (strcmp(a, "--no-torn-writes") == 0) {
+            torn_writes = false;
         } else if (strcmp(a, "--no-vote-checks") == 0) {
             vote_checks = false;
         } else if (strcmp(a, "--swarm") == 0) {
@@ -323,8 +326,8 @@ int main(int argc, char **argv)
                 printf(" --nodes %" PRIu64, nodes);
             if (!vote_checks)
                 printf(" --no-vote-checks");
-            if (torn_writes)
-                printf(" --torn-writes");
+            if (!torn_writes)
+                printf(" --no-torn-writes");
             printf(" --verbose\n");
             fflush(stdout);
         } else {

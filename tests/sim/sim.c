@@ -1321,9 +1321,10 @@ static void swarm(struct sim *s, uint32_t nodes)
     w->spares = w->member_ppm != 0 ? (uint32_t)rng_range(g, 1, 2) : 0;
     w->compact_ppm = pick_ppm(g, 500000, 5000, 50000);
     w->drift_ppm = pick_ppm(g, 300000, 1000, 100000);
-    /* Off unless --torn-writes: a crash between an update's entries and its
-     * hard state leaves a log whose last term is above the stored term, and
-     * raft_create refuses that (EINVAL); see docs/testing.md. */
+    /* On unless --no-torn-writes: a crash may land a prefix of the pending
+     * writes, e.g. an update's entries without its hard state, which leaves
+     * a log whose last term is above the stored term (raft_create adopts
+     * it; see raft.h). */
     w->torn_ppm = pick_ppm(g, 500000, 200000, 1000000);
     if (!s->torn_writes)
         w->torn_ppm = 0;

@@ -374,6 +374,26 @@ END_TEST
 
 /* ---- persistence contract ---------------------------------------------------------- */
 
+START_TEST(membership_change_waits_for_the_leaders_first_commit)
+{
+    /* Ongaro's 2015 correction to single-server changes: a new leader may
+     * change the configuration only once an entry of its own term (the
+     * no-op) is committed. */
+    struct fx f;
+    fx_init(&f, 1, true, true);
+    f.manual_persist[1] = true;
+    ck_assert(fx_elect(&f, 1));
+    struct raft_status s = fx_status(&f, 1);
+    ck_assert_uint_lt(s.commit, s.last_index); /* the no-op is not durable yet */
+    ck_assert_int_eq(raft_change_membership(f.r[1], RAFT_ADD_LEARNER, 2, NULL),
+                     RAFT_ECHANGE_PENDING);
+    raft_persisted(f.r[1], s.last_index, s.term);
+    ck_assert_uint_eq(fx_status(&f, 1).commit, s.last_index);
+    ck_assert_int_eq(raft_change_membership(f.r[1], RAFT_ADD_LEARNER, 2, NULL), 0);
+    fx_free(&f);
+}
+END_TEST
+
 START_TEST(leader_counts_own_copy_only_once_persisted)
 {
     struct fx f;
@@ -678,14 +698,23 @@ START_TEST(options_and_restore_validated)
     ck_assert_int_eq(raft_create(&r, &o, &rs), RAFT_EINVAL); /* index 2 after snapshot 0 */
     e.index = 1;
     rs.hard_state.term = 1;
-    ck_assert_int_eq(raft_create(&r, &o, &rs), RAFT_EINVAL); /* hard term below the log's */
-    rs.hard_state.term = 2;
+    rs.hard_state.vote = 3;
     rs.hard_state.commit = 5;
+    /* The hard state lost in a crash after the entries landed: the server
+     * adopts the log's term with no vote, and says so in its first update. */
     ck_assert_int_eq(raft_create(&r, &o, &rs), 0);
     struct raft_status s;
     raft_status(r, &s);
+    ck_assert_uint_eq(s.term, 2);
+    ck_assert_uint_eq(s.vote, 0);
     ck_assert_uint_eq(s.commit, 1); /* clamped to the log */
     ck_assert_uint_eq(s.persisted, 1);
+    ck_assert(raft_has_update(r));
+    struct raft_update u;
+    raft_update_get(r, &u);
+    ck_assert(u.hard_state_changed);
+    ck_assert_uint_eq(u.hard_state.term, 2);
+    ck_assert_uint_eq(u.hard_state.vote, 0);
     raft_destroy(r);
 }
 END_TEST
@@ -708,6 +737,7 @@ Suite *raft_suite(void)
     tcase_add_test(tc, check_quorum_leader_with_majority_stays);
     tcase_add_loop_test(tc, figure7_follower_logs_reconciled, 0, 6);
     tcase_add_test(tc, figure8_no_commit_by_counting_old_term_replicas);
+    tcase_add_test(tc, membership_change_waits_for_the_leaders_first_commit);
     tcase_add_test(tc, leader_counts_own_copy_only_once_persisted);
     tcase_add_test(tc, follower_acknowledges_only_after_persist);
     tcase_add_test(tc, transfer_moves_leadership);
