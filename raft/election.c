@@ -146,6 +146,19 @@ int raft_step_vote(struct raft *r, const struct raft_msg *m)
     can_vote = can_vote || r->leader == 0;
 #endif
     bool grant = can_vote && log_up_to_date(r, m->index, m->log_term);
+    /* Two pre-candidates for the same term with equal logs would both go
+     * on to vote for themselves and split the vote, costing another
+     * election timeout. Break the tie by id: the lower id goes ahead, the
+     * other grants and steps back. Pre-votes never affect safety, and the
+     * one stepping back campaigns again on its next timeout if need be. */
+    bool step_back = false;
+    if (pre && grant && r->role == RAFT_PRE_CANDIDATE && m->term == r->term + 1 &&
+        m->log_term == raft_log_last_term(&r->log) && m->index == raft_log_last(&r->log)) {
+        if (m->from > r->o.id)
+            grant = false;
+        else
+            step_back = true;
+    }
     struct raft_msg reply = {.type = pre ? RAFT_MSG_PREVOTE_RESP : RAFT_MSG_VOTE_RESP,
                              .from = r->o.id, .to = m->from,
                              .term = grant ? m->term : r->term, .reject = !grant};
@@ -155,6 +168,8 @@ int raft_step_vote(struct raft *r, const struct raft_msg *m)
         r->election_elapsed = 0; /* give the candidate time to win */
     }
     raft_send(r, &reply, 0, 0);
+    if (step_back)
+        raft_become_follower(r, r->term, 0);
     return 0;
 }
 

@@ -248,6 +248,29 @@ START_TEST(prevote_denied_while_leader_lease_holds)
 }
 END_TEST
 
+START_TEST(prevote_tie_between_equal_logs_goes_to_lower_id)
+{
+    /* Both survivors of a leader crash time out together: without a tie
+     * break both would become candidates and split the vote. */
+    struct fx f;
+    fx_init(&f, 3, true, true);
+    ck_assert(fx_elect(&f, 1));
+    raft_term_t term = fx_status(&f, 1).term;
+    fx_isolate(&f, 1, true);
+    for (int i = 0; i < 40 && fx_role(&f, 2) != RAFT_PRE_CANDIDATE; i++)
+        fx_tick(&f, 2, 1);
+    for (int i = 0; i < 40 && fx_role(&f, 3) != RAFT_PRE_CANDIDATE; i++)
+        fx_tick(&f, 3, 1);
+    ck_assert_int_eq(fx_role(&f, 2), RAFT_PRE_CANDIDATE);
+    ck_assert_int_eq(fx_role(&f, 3), RAFT_PRE_CANDIDATE);
+    fx_deliver_all(&f);
+    ck_assert_int_eq(fx_role(&f, 2), RAFT_LEADER);
+    ck_assert_int_eq(fx_role(&f, 3), RAFT_FOLLOWER);
+    ck_assert_uint_eq(fx_status(&f, 2).term, term + 1); /* no split round */
+    fx_free(&f);
+}
+END_TEST
+
 START_TEST(check_quorum_leader_steps_down)
 {
     struct fx f;
@@ -733,6 +756,7 @@ Suite *raft_suite(void)
     tcase_add_test(tc, prevote_partitioned_server_keeps_its_term);
     tcase_add_test(tc, without_prevote_partitioned_server_disrupts);
     tcase_add_test(tc, prevote_denied_while_leader_lease_holds);
+    tcase_add_test(tc, prevote_tie_between_equal_logs_goes_to_lower_id);
     tcase_add_test(tc, check_quorum_leader_steps_down);
     tcase_add_test(tc, check_quorum_leader_with_majority_stays);
     tcase_add_loop_test(tc, figure7_follower_logs_reconciled, 0, 6);
