@@ -92,6 +92,10 @@ void storage_memfs_fail(struct storage_memfs *m, enum storage_memfs_op op, unsig
                         int sticky);
 /* Writes beyond this many stored bytes in total fail with -ENOSPC (a write that straddles it is short). */
 void storage_memfs_set_space(struct storage_memfs *m, uint64_t bytes);
+/* While hold is set, fdatasync blocks (a hung disk; at most 10 s). */
+void storage_memfs_hold_syncs(struct storage_memfs *m, int hold);
+/* fdatasync calls currently held. */
+int storage_memfs_syncs_held(struct storage_memfs *m);
 /*
  * After `ops` more mutating calls (open with create/trunc, pwritev,
  * fdatasync, ftruncate, rename, unlink, mkdir, fsync_dir) every call fails

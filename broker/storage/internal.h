@@ -2,7 +2,9 @@
 #ifndef RAFTMQ_STORAGE_INTERNAL_H
 #define RAFTMQ_STORAGE_INTERNAL_H
 
+#include <pthread.h>
 #include <stdint.h>
+#include <time.h>
 
 struct storage_log;
 struct storage_syncer;
@@ -21,9 +23,17 @@ struct storage__sync_link *storage__log_link(struct storage_log *log);
  */
 int storage__log_sync_flushed(struct storage_log *log, unsigned *calls);
 
-/* Registration of a log with its syncer (open/close). */
+/* Registration of a log with its syncer (open/close). Detach waits for a
+ * sync of that log in progress, at most wait_ms; on timeout
+ * it returns STORAGE_ERR_IO and the log stays attached (and must not be
+ * freed: the syncer thread is still using it). */
 int storage__syncer_attach(struct storage_syncer *s);
-void storage__syncer_detach(struct storage_syncer *s, struct storage_log *log);
+int storage__syncer_detach(struct storage_syncer *s, struct storage_log *log, unsigned wait_ms);
+
+/* A condition variable whose timed waits use CLOCK_MONOTONIC. */
+void storage__cond_init_monotonic(pthread_cond_t *cond);
+/* The CLOCK_MONOTONIC time `ms` milliseconds from now. */
+struct timespec storage__deadline_ms(unsigned ms);
 /* Queues a sync request (owner thread). */
 int storage__syncer_request(struct storage_syncer *s, struct storage_log *log);
 /* Queues a completion (any thread). */

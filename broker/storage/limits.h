@@ -40,6 +40,11 @@
 /* Partition logs one syncer serves; bounds its request and completion queues. */
 #define STORAGE_SYNCER_LOGS_MAX 65536u
 
+/* How long a truncation, prefix drop, reset, retention pass, sync or close
+ * waits for an fdatasync already running on the same log before it gives
+ * up and fail-stops the partition (a hung disk must not hang the loop). */
+#define STORAGE_SYNC_WAIT_MS 60000u
+
 /* Paths inside a partition directory. */
 #define STORAGE_PATH_BYTES_MAX 4096u
 

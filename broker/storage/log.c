@@ -220,10 +220,21 @@ static int seg_remove(struct storage_log *log, struct storage_segment *s, int du
     return 0;
 }
 
-static void wait_idle_locked(struct storage_log *log)
+/* Waits (lock held) until no fdatasync of this log is running on the
+ * syncer thread, at most STORAGE_SYNC_WAIT_MS. A sync that takes longer
+ * means a hung disk: the partition fail-stops instead of the caller (the
+ * broker's loop) hanging with it. */
+static int wait_idle_locked(struct storage_log *log)
 {
-    while (log->syncing)
-        pthread_cond_wait(&log->idle, &log->lock);
+    if (!log->syncing)
+        return 0;
+    struct timespec deadline = storage__deadline_ms(log->opts.sync_wait_ms);
+    while (log->syncing) {
+        int rc = pthread_cond_timedwait(&log->idle, &log->lock, &deadline);
+        if (rc == ETIMEDOUT && log->syncing)
+            return fail_locked(log, -ETIMEDOUT, "waiting for a running fdatasync", 0, 0);
+    }
+    return 0;
 }
 
 /* ---- writing ----------------------------------------------------------------------- */
@@ -363,8 +374,7 @@ static int sync_round(struct storage_log *log, unsigned *calls, int *more)
     size_t n = 0;
     *more = 0;
     pthread_mutex_lock(&log->lock);
-    wait_idle_locked(log);
-    if (log->failed) {
+    if (wait_idle_locked(log) != 0 || log->failed) {
         pthread_mutex_unlock(&log->lock);
         return STORAGE_ERR_FAILED;
     }
@@ -775,7 +785,9 @@ int storage_log_truncate_suffix(struct storage_log *log, uint64_t index)
     }
 
     pthread_mutex_lock(&log->lock);
-    wait_idle_locked(log);
+    rc = wait_idle_locked(log);
+    if (rc != 0)
+        goto out;
     /* Newest first, each removal durable before the next: a crash leaves a prefix. */
     while (log->nsegs > si + 1) {
         struct storage_segment *gone = active(log);
@@ -839,7 +851,7 @@ int storage_log_drop_prefix(struct storage_log *log, uint64_t index)
     if (rc != 0)
         return rc;
     pthread_mutex_lock(&log->lock);
-    wait_idle_locked(log);
+    rc = wait_idle_locked(log);
     /* Oldest first, each durable before the next: a crash leaves a suffix. */
     while (rc == 0 && log->nsegs > 1 && log->segs[0]->last_index < index) {
         struct storage_segment *s = log->segs[0];
@@ -858,9 +870,13 @@ int storage_log_reset(struct storage_log *log, uint64_t next_index, uint64_t nex
         return rc;
     if (next_index == 0)
         return STORAGE_ERR_INVALID;
-    log->wbuf_len = 0;
     pthread_mutex_lock(&log->lock);
-    wait_idle_locked(log);
+    rc = wait_idle_locked(log);
+    if (rc != 0) {
+        pthread_mutex_unlock(&log->lock);
+        return rc;
+    }
+    log->wbuf_len = 0;
     while (rc == 0 && log->nsegs > 0) {
         struct storage_segment *s = log->segs[0];
         memmove(log->segs, log->segs + 1, (log->nsegs - 1) * sizeof(log->segs[0]));
@@ -885,7 +901,8 @@ int storage_log_apply_retention(struct storage_log *log, const struct storage_re
     if (rc == 0)
         rc = flush(log);
     pthread_mutex_lock(&log->lock);
-    wait_idle_locked(log);
+    if (rc == 0)
+        rc = wait_idle_locked(log);
     uint64_t total = 0;
     for (size_t i = 0; i < log->nsegs; i++)
         total += log->segs[i]->size;
@@ -1183,10 +1200,12 @@ int storage_log_open(const char *dir, const struct storage_log_options *opts,
         log->opts.segment_bytes = STORAGE_SEGMENT_BYTES_DEFAULT;
     if (log->opts.index_interval_bytes == 0)
         log->opts.index_interval_bytes = STORAGE_INDEX_INTERVAL_BYTES_DEFAULT;
+    if (log->opts.sync_wait_ms == 0)
+        log->opts.sync_wait_ms = STORAGE_SYNC_WAIT_MS;
     if (log->opts.first_index == 0)
         log->opts.first_index = 1;
     pthread_mutex_init(&log->lock, NULL);
-    pthread_cond_init(&log->idle, NULL);
+    storage__cond_init_monotonic(&log->idle);
     struct listing l = {0};
     int rc = 0;
     if (strlen(dir) + 32 >= sizeof(log->dir) ||
@@ -1318,11 +1337,20 @@ int storage_log_close(struct storage_log *log)
             storage_segment_write_index(log->fs, s, path) != 0)
             log->fs->unlink(log->fs->ctx, path);
     }
-    if (log->opts.syncer != NULL)
-        storage__syncer_detach(log->opts.syncer, log);
+    /* A sync hung for STORAGE_SYNC_WAIT_MS: the syncer thread still uses
+     * this log, so it is left allocated (a deliberate leak, logged) rather
+     * than freed under that thread. */
+    int hung = log->opts.syncer != NULL &&
+               storage__syncer_detach(log->opts.syncer, log, log->opts.sync_wait_ms) != 0;
     pthread_mutex_lock(&log->lock);
-    wait_idle_locked(log);
+    hung = hung || wait_idle_locked(log) != 0;
     pthread_mutex_unlock(&log->lock);
+    if (hung) {
+        say(log, "partition %s: close gave up waiting %u ms for a running fdatasync; "
+                 "the log stays allocated (call close again once the disk answers)",
+            log->dir, (unsigned)log->opts.sync_wait_ms);
+        return STORAGE_ERR_IO;
+    }
     for (size_t i = 0; i < log->nsegs; i++)
         seg_free(log, log->segs[i]);
     free(log->segs);

@@ -72,6 +72,7 @@ struct storage_log_options {
      */
     struct storage_syncer *syncer;
     void *user_data;                 /* returned in completions */
+    uint32_t sync_wait_ms;           /* 0: STORAGE_SYNC_WAIT_MS; see storage_log_close */
     /*
      * Where messages go (recovery repairs, fail-stop lines); NULL: stderr.
      * Called on the owner thread, or the syncer thread for fsync failures,
@@ -146,7 +147,12 @@ int storage_log_open(const char *dir, const struct storage_log_options *opts,
  * Flushes, syncs (unless failed or fsync=never), writes the active
  * segment's checkpoint (its .idx, so that the next open scans only what is
  * appended after this point; not synced, and skipped on a failed log) and
- * frees. Returns the first error; the log is freed in every case.
+ * frees. Returns the first error; the log is freed in every case but one:
+ * if an fdatasync of this log on the syncer thread has not returned after
+ * STORAGE_SYNC_WAIT_MS (a hung disk), close returns STORAGE_ERR_IO at once
+ * and leaves the log allocated, since that thread still uses it.
+ * Truncation, prefix drops, reset, retention and sync wait the same bound
+ * for a running fdatasync and fail-stop the partition when it passes.
  */
 int storage_log_close(struct storage_log *log);
 

@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "file.h"
 #include "limits.h"
@@ -50,6 +51,8 @@ struct storage_memfs {
     int stopped;
     unsigned mutations;
     int64_t now_ms;
+    int hold_syncs; /* fdatasync waits while set (a hung disk), bounded */
+    int held;       /* fdatasync calls waiting now */
 };
 
 static struct storage_memfs *M(void *ctx)
@@ -310,10 +313,20 @@ out:
     return rc;
 }
 
+/* How long a held fdatasync waits at most before going ahead anyway. */
+#define MEMFS_HOLD_MS_MAX 10000
+
 static int mem_fdatasync(void *ctx, int fd)
 {
     struct storage_memfs *m = M(ctx);
     pthread_mutex_lock(&m->lock);
+    m->held++;
+    for (int waited = 0; m->hold_syncs && waited < MEMFS_HOLD_MS_MAX; waited++) {
+        pthread_mutex_unlock(&m->lock);
+        nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
+        pthread_mutex_lock(&m->lock);
+    }
+    m->held--;
     int rc = fault_check(m, STORAGE_MEMFS_FDATASYNC, 1);
     int ino = fd_inode(m, fd);
     if (rc == 0 && ino < 0)
@@ -581,6 +594,21 @@ void storage_memfs_fail(struct storage_memfs *m, enum storage_memfs_op op, unsig
     pthread_mutex_lock(&m->lock);
     m->faults[op] = (struct memfs_fault){.armed = 1, .skip = skip, .err = err, .sticky = sticky};
     pthread_mutex_unlock(&m->lock);
+}
+
+void storage_memfs_hold_syncs(struct storage_memfs *m, int hold)
+{
+    pthread_mutex_lock(&m->lock);
+    m->hold_syncs = hold;
+    pthread_mutex_unlock(&m->lock);
+}
+
+int storage_memfs_syncs_held(struct storage_memfs *m)
+{
+    pthread_mutex_lock(&m->lock);
+    int n = m->held;
+    pthread_mutex_unlock(&m->lock);
+    return n;
 }
 
 void storage_memfs_set_space(struct storage_memfs *m, uint64_t bytes)

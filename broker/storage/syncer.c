@@ -108,6 +108,28 @@ static void *syncer_main(void *arg)
     return NULL;
 }
 
+void storage__cond_init_monotonic(pthread_cond_t *cond)
+{
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(cond, &attr);
+    pthread_condattr_destroy(&attr);
+}
+
+struct timespec storage__deadline_ms(unsigned ms)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    t.tv_sec += ms / 1000;
+    t.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (t.tv_nsec >= 1000000000L) {
+        t.tv_sec++;
+        t.tv_nsec -= 1000000000L;
+    }
+    return t;
+}
+
 int storage_syncer_create(size_t logs_max, struct storage_syncer **out)
 {
     *out = NULL;
@@ -125,7 +147,7 @@ int storage_syncer_create(size_t logs_max, struct storage_syncer **out)
         goto fail;
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->wake, NULL);
-    pthread_cond_init(&s->done, NULL);
+    storage__cond_init_monotonic(&s->done);
     if (pthread_create(&s->thread, NULL, syncer_main, s) != 0) {
         pthread_mutex_destroy(&s->lock);
         pthread_cond_destroy(&s->wake);
@@ -211,7 +233,7 @@ int storage__syncer_attach(struct storage_syncer *s)
     return rc;
 }
 
-void storage__syncer_detach(struct storage_syncer *s, struct storage_log *log)
+int storage__syncer_detach(struct storage_syncer *s, struct storage_log *log, unsigned wait_ms)
 {
     pthread_mutex_lock(&s->lock);
     struct storage__sync_link *link = storage__log_link(log);
@@ -219,8 +241,14 @@ void storage__syncer_detach(struct storage_syncer *s, struct storage_log *log)
         ring_remove(&s->requests, log);
         link->queued = 0;
     }
-    while (s->current == log)
-        pthread_cond_wait(&s->done, &s->lock);
+    struct timespec deadline = storage__deadline_ms(wait_ms);
+    while (s->current == log) {
+        if (pthread_cond_timedwait(&s->done, &s->lock, &deadline) == ETIMEDOUT &&
+            s->current == log) {
+            pthread_mutex_unlock(&s->lock);
+            return STORAGE_ERR_IO; /* a hung fdatasync: the log stays ours */
+        }
+    }
     if (link->completion) {
         ring_remove(&s->completions, log);
         link->completion = 0;
@@ -228,6 +256,7 @@ void storage__syncer_detach(struct storage_syncer *s, struct storage_log *log)
     assert(s->logs > 0);
     s->logs--;
     pthread_mutex_unlock(&s->lock);
+    return 0;
 }
 
 int storage__syncer_request(struct storage_syncer *s, struct storage_log *log)

@@ -544,6 +544,41 @@ static void drain(struct storage_syncer *s, struct storage_log **logs, size_t n)
     ck_abort_msg("syncs did not complete");
 }
 
+START_TEST(test_hung_fdatasync_is_bounded)
+{
+    /* A disk that stops answering must not hang the broker's loop: calls
+     * that wait for a running fdatasync give up after sync_wait_ms and the
+     * partition fail-stops; close refuses to free a log the syncer thread
+     * still uses, and succeeds once the disk answers. */
+    struct storage_memfs *m = storage_memfs_create();
+    struct storage_syncer *s;
+    ck_assert_int_eq(storage_syncer_create(1, &s), 0);
+    struct storage_log_options o = fix_options(storage_memfs_fs(m), 16384);
+    o.syncer = s;
+    o.sync_wait_ms = 50;
+    struct storage_log *log = fix_open(&o, "/p");
+    fix_append(log, 1, 10, 1, 64);
+    storage_memfs_hold_syncs(m, 1);
+    ck_assert_int_eq(storage_log_request_sync(log), 0);
+    for (int spins = 0; spins < 100000 && storage_memfs_syncs_held(m) == 0; spins++)
+        usleep(100);
+    ck_assert_int_eq(storage_memfs_syncs_held(m), 1);
+    ck_assert_serr(storage_log_truncate_suffix(log, 5), STORAGE_ERR_IO);
+    ck_assert_int_ne(storage_log_failed(log), 0);
+    ck_assert_uint_eq(storage_log_durable_index(log), 0);
+    ck_assert_serr(storage_log_close(log), STORAGE_ERR_IO); /* still in use */
+    storage_memfs_hold_syncs(m, 0);
+    /* Once the disk answers, close frees the log (retried: each attempt
+     * waits at most 50 ms for the syncer thread to let go of it). */
+    int rc = STORAGE_ERR_IO;
+    for (int tries = 0; tries < 200 && rc == STORAGE_ERR_IO; tries++)
+        rc = storage_log_close(log);
+    ck_assert_int_eq(rc, 0);
+    storage_syncer_destroy(s);
+    storage_memfs_destroy(m);
+}
+END_TEST
+
 START_TEST(test_group_commit)
 {
     struct storage_memfs *m = storage_memfs_create();
@@ -708,6 +743,7 @@ Suite *storage_suite(void)
     TCase *sync = tcase_create("group_commit");
     tcase_set_timeout(sync, 60);
     tcase_add_test(sync, test_group_commit);
+    tcase_add_test(sync, test_hung_fdatasync_is_bounded);
     suite_add_tcase(s, sync);
 
     return s;
