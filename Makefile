@@ -2,10 +2,11 @@
 #
 #   make            libraries and programs (optimised, -O2 -g)      -> build/bin, build/lib
 #   make test       installs missing packages, builds with ASan+UBSan, runs every test
+#   make sim        a long Raft simulator campaign: make sim SEEDS=1000000
 #   make deps       installs missing Debian packages (root), or prints the command
 #   make fuzz       builds the libFuzzer targets (clang)            -> build/fuzz
 #   make fuzz-run   runs each fuzz target for FUZZ_SECONDS (default 60)
-#   make bench      builds and runs the benchmarks that exist so far
+#   make bench      builds and runs the benchmarks (codec, Raft core and elections, storage)
 #   make run        runs what exists of the broker (see README)
 #   make install    PREFIX=/usr/local: programs, static library, headers
 #   make clean      removes build/
@@ -172,20 +173,22 @@ fuzz-run: $(FUZZERS)
 
 bench: all
 	$(BIN)/raftmq-codec-bench
+	$(BIN)/raftmq-raft-bench
+	$(BIN)/raftmq-sim --election-trials 1000
 	$(BIN)/raftmq-storage-bench
 
 # There is no broker yet (issue 5): `make run` builds everything and says so.
 run:
 	@.ci/deps
 	@$(MAKE) --no-print-directory build
-	@echo "raftmq: the broker (raftmq-broker) does not exist yet; built so far: $(WIRE_LIB) and $(PROGRAMS)."
-	@echo "raftmq: try '$(BIN)/raftmq-codec-bench' or 'make test'."
+	@echo "raftmq: the broker (raftmq-broker) does not exist yet; built so far: $(LIBS) and $(PROGRAMS)."
+	@echo "raftmq: try '$(BIN)/raftmq-sim --seeds 100', '$(BIN)/raftmq-raft-bench' or 'make test'."
 
 install: build
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib \
 	    $(DESTDIR)$(PREFIX)/include/raftmq/wire $(DESTDIR)$(PREFIX)/include/raftmq/raft
 	install -m 755 $(INSTALL_PROGRAMS) $(DESTDIR)$(PREFIX)/bin/
-	install -m 644 $(LIBS) $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 $(WIRE_LIB) $(RAFT_LIB) $(DESTDIR)$(PREFIX)/lib/
 	install -m 644 wire/*.h $(DESTDIR)$(PREFIX)/include/raftmq/wire/
 	install -m 644 raft/raft.h $(DESTDIR)$(PREFIX)/include/raftmq/raft/
 
