@@ -1,8 +1,7 @@
 /* Leader election: timeouts, pre-vote, votes, becoming leader (§5.2, §5.4.1,
  * diss. §9.6). */
-#include <assert.h>
-
 #include "internal.h"
+#include "invariant.h"
 
 /* diss. §4.2.3 / etcd's "leader lease": while a follower hears from a leader
  * (and check-quorum makes that leader step down when it cannot), requests
@@ -18,7 +17,7 @@ static void record_vote(struct raft *r, raft_id_t id, bool granted)
     for (uint32_t i = 0; i < r->n_votes; i++)
         if (r->votes[i].id == id)
             return; /* the first answer counts; duplicates are ignored */
-    assert(r->n_votes < RAFT_SERVERS_MAX);
+    RAFT_ASSERT(r->n_votes < RAFT_SERVERS_MAX);
     r->votes[r->n_votes].id = id;
     r->votes[r->n_votes].granted = granted;
     r->n_votes++;
@@ -54,7 +53,7 @@ static void request_votes(struct raft *r, uint8_t type, raft_term_t term, bool t
 
 static void become_candidate(struct raft *r, bool transfer)
 {
-    assert(raft_is_voter(r, r->o.id));
+    RAFT_ASSERT(raft_is_voter(r, r->o.id));
     r->term++;
     r->vote = r->o.id; /* persisted before any VOTE leaves (after-persist outbox) */
     r->hard_state_dirty = true;
@@ -87,7 +86,7 @@ static void become_pre_candidate(struct raft *r)
 
 void raft_start_election(struct raft *r, bool transfer)
 {
-    assert(r->role != RAFT_LEADER);
+    RAFT_ASSERT(r->role != RAFT_LEADER);
     if (r->o.pre_vote && !transfer)
         become_pre_candidate(r);
     else
@@ -96,8 +95,8 @@ void raft_start_election(struct raft *r, bool transfer)
 
 void raft_become_leader(struct raft *r)
 {
-    assert(r->role == RAFT_CANDIDATE);
-    assert(r->vote == r->o.id);
+    RAFT_ASSERT(r->role == RAFT_CANDIDATE);
+    RAFT_ASSERT(r->vote == r->o.id);
     r->role = RAFT_LEADER;
     r->leader = r->o.id;
     r->n_votes = 0;
@@ -134,8 +133,8 @@ static bool log_up_to_date(const struct raft *r, raft_index_t last_index, raft_t
 int raft_step_vote(struct raft *r, const struct raft_msg *m)
 {
     bool pre = m->type == RAFT_MSG_PREVOTE;
-    assert(m->term >= r->term);
-    assert(pre || m->term == r->term);
+    RAFT_ASSERT(m->term >= r->term);
+    RAFT_ASSERT(pre || m->term == r->term);
     /* One vote per term (§5.2): again for the same candidate is fine (a
      * retransmission), and nobody gets one while a leader is known. A
      * pre-vote for a later term promises nothing. */

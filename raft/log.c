@@ -2,9 +2,10 @@
  * payloads in reference-counted chunks. */
 #include "log.h"
 
-#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "invariant.h"
 
 #define RAFT_LOG_INITIAL_CAPACITY 64
 /* Payloads above this get a chunk of their own. */
@@ -40,7 +41,7 @@ static struct raft_chunk *chunk_new(struct raft_log *l, size_t cap)
 
 static void chunk_release(struct raft_log *l, struct raft_chunk *c)
 {
-    assert(c->refs == 0);
+    RAFT_ASSERT(c->refs == 0);
     if (c->cap == RAFT_CHUNK_BYTES && l->n_spares < RAFT_CHUNK_SPARES) {
         c->next = l->spares;
         l->spares = c;
@@ -52,7 +53,7 @@ static void chunk_release(struct raft_log *l, struct raft_chunk *c)
 
 static void chunk_unref(struct raft_log *l, struct raft_chunk *c)
 {
-    assert(c->refs > 0);
+    RAFT_ASSERT(c->refs > 0);
     if (--c->refs == 0 && c != l->current)
         chunk_release(l, c);
 }
@@ -104,7 +105,7 @@ void raft_log_free(struct raft_log *l)
     free(l->retired_new);
     free(l->retired_old);
     if (l->current != NULL) {
-        assert(l->current->refs == 0);
+        RAFT_ASSERT(l->current->refs == 0);
         free(l->current);
     }
     while (l->spares != NULL) {
@@ -118,8 +119,8 @@ void raft_log_free(struct raft_log *l)
 
 static struct raft_log_slot *slot(const struct raft_log *l, raft_index_t index)
 {
-    assert(index > l->snapshot_index);
-    assert(index <= raft_log_last(l));
+    RAFT_ASSERT(index > l->snapshot_index);
+    RAFT_ASSERT(index <= raft_log_last(l));
     size_t offset = (size_t)(index - l->snapshot_index - 1);
     return &l->ring[(l->head + offset) & (l->capacity - 1)];
 }
@@ -129,7 +130,7 @@ const struct raft_entry *raft_log_get(const struct raft_log *l, raft_index_t ind
     if (index <= l->snapshot_index || index > raft_log_last(l))
         return NULL;
     const struct raft_entry *e = &slot(l, index)->entry;
-    assert(e->index == index);
+    RAFT_ASSERT(e->index == index);
     return e;
 }
 
@@ -150,7 +151,7 @@ raft_term_t raft_log_last_term(const struct raft_log *l)
 {
     raft_term_t t = 0;
     bool known = raft_log_term(l, raft_log_last(l), &t);
-    assert(known);
+    RAFT_ASSERT(known);
     return t;
 }
 
@@ -172,7 +173,7 @@ static int grow(struct raft_log *l)
 int raft_log_append(struct raft_log *l, raft_term_t term, uint8_t type, const void *data,
                     uint32_t len)
 {
-    assert(term >= raft_log_last_term(l));
+    RAFT_ASSERT(term >= raft_log_last_term(l));
     if (l->count == l->capacity && grow(l) != 0)
         return RAFT_ENOMEM;
     struct raft_chunk *chunk = NULL;
@@ -217,21 +218,21 @@ static void retire(struct raft_log *l, struct raft_log_slot *s)
 
 void raft_log_truncate(struct raft_log *l, raft_index_t index)
 {
-    assert(index > l->snapshot_index);
+    RAFT_ASSERT(index > l->snapshot_index);
     while (raft_log_last(l) >= index) {
         retire(l, slot(l, raft_log_last(l)));
         l->count--;
     }
-    assert(raft_log_last(l) < index);
+    RAFT_ASSERT(raft_log_last(l) < index);
 }
 
 void raft_log_compact(struct raft_log *l, raft_index_t index, raft_term_t term)
 {
-    assert(index >= l->snapshot_index);
-    assert(index <= raft_log_last(l));
+    RAFT_ASSERT(index >= l->snapshot_index);
+    RAFT_ASSERT(index <= raft_log_last(l));
     while (l->snapshot_index < index) {
         struct raft_log_slot *s = slot(l, l->snapshot_index + 1);
-        assert(s->entry.index == l->snapshot_index + 1);
+        RAFT_ASSERT(s->entry.index == l->snapshot_index + 1);
         retire(l, s);
         l->head = (l->head + 1) & (l->capacity - 1);
         l->count--;

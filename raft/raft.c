@@ -1,9 +1,9 @@
 /* The Raft core's entry points: lifecycle, inputs, the update hand-off. */
-#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
+#include "invariant.h"
 
 /* ---- small helpers --------------------------------------------------------- */
 
@@ -52,8 +52,8 @@ void raft_reset_election_timer(struct raft *r)
     uint32_t span = r->o.election_ticks_max - r->o.election_ticks_min;
     r->election_elapsed = 0;
     r->randomized_timeout = r->o.election_ticks_min + (uint32_t)(next_random(r) % span);
-    assert(r->randomized_timeout >= r->o.election_ticks_min);
-    assert(r->randomized_timeout < r->o.election_ticks_max);
+    RAFT_ASSERT(r->randomized_timeout >= r->o.election_ticks_min);
+    RAFT_ASSERT(r->randomized_timeout < r->o.election_ticks_max);
 }
 
 bool raft_is_voter(const struct raft *r, raft_id_t id)
@@ -128,7 +128,7 @@ void raft_recompute_config(struct raft *r)
         if (e->type != RAFT_ENTRY_CONFIG)
             continue;
         int rc = raft_config_decode(e->data, e->len, &r->config);
-        assert(rc == 0 && "CONFIG entries are validated before they enter the log");
+        RAFT_ASSERT(rc == 0 && "CONFIG entries are validated before they enter the log");
         r->config_index = i;
         break;
     }
@@ -247,8 +247,8 @@ static bool needs_persist(uint8_t type)
 void raft_send(struct raft *r, const struct raft_msg *m, raft_index_t first_entry,
                uint32_t n_entries)
 {
-    assert(m->to != 0 && m->to != r->o.id);
-    assert(m->from == r->o.id);
+    RAFT_ASSERT(m->to != 0 && m->to != r->o.id);
+    RAFT_ASSERT(m->from == r->o.id);
     struct raft_outbox *b = needs_persist(m->type) ? &r->after_persist : &r->now;
     if (b->n >= RAFT_OUTBOX_MAX) {
         r->msgs_dropped++;
@@ -271,7 +271,7 @@ void raft_send(struct raft *r, const struct raft_msg *m, raft_index_t first_entr
      * (small) entry headers; payloads stay where they are. */
     for (uint32_t i = 0; i < n_entries; i++) {
         const struct raft_entry *e = raft_log_get(&r->log, first_entry + i);
-        assert(e != NULL);
+        RAFT_ASSERT(e != NULL);
         r->msg_entries[r->n_msg_entries++] = *e;
     }
     b->n++;
@@ -281,7 +281,7 @@ void raft_send(struct raft *r, const struct raft_msg *m, raft_index_t first_entr
 
 void raft_become_follower(struct raft *r, raft_term_t term, raft_id_t leader)
 {
-    assert(term >= r->term);
+    RAFT_ASSERT(term >= r->term);
     if (term > r->term) {
         r->term = term;
         r->vote = 0;
@@ -307,7 +307,7 @@ int raft_append_local(struct raft *r, uint8_t type, const void *data, uint32_t l
         /* diss. §4.1: a server uses the latest configuration in its log,
          * committed or not. */
         int decoded = raft_config_decode(data, len, &r->config);
-        assert(decoded == 0);
+        RAFT_ASSERT(decoded == 0);
         r->config_index = raft_log_last(&r->log);
     }
     return 0;
@@ -316,9 +316,9 @@ int raft_append_local(struct raft *r, uint8_t type, const void *data, uint32_t l
 /* Cuts entries >= from (a conflict with the leader's log, §5.3). */
 void raft_truncate_suffix(struct raft *r, raft_index_t from)
 {
-    assert(from > r->commit && "committed entries are never truncated (§5.4)");
-    assert(from > r->log.snapshot_index);
-    assert(from <= raft_log_last(&r->log));
+    RAFT_ASSERT(from > r->commit && "committed entries are never truncated (§5.4)");
+    RAFT_ASSERT(from > r->log.snapshot_index);
+    RAFT_ASSERT(from <= raft_log_last(&r->log));
     raft_log_truncate(&r->log, from);
     if (from < r->unstable_from) {
         /* The host already has (or is writing) entries from `from` on. */
@@ -522,7 +522,7 @@ int raft_transfer_leadership(struct raft *r, raft_id_t to)
     if (!raft_is_voter(r, to))
         return RAFT_EUNKNOWN_SERVER;
     struct raft_progress *pr = raft_progress_find(r, to);
-    assert(pr != NULL);
+    RAFT_ASSERT(pr != NULL);
     r->transfer_to = to;
     r->transfer_elapsed = 0;
     /* diss. §3.10: bring the target up to date, then tell it to time out. */
@@ -602,17 +602,17 @@ int raft_compact(struct raft *r, raft_index_t index)
         return RAFT_EINVAL;
     if (index <= r->log.snapshot_index)
         return index == r->log.snapshot_index ? 0 : RAFT_ECOMPACTED;
-    assert(index < r->unstable_from);
+    RAFT_ASSERT(index < r->unstable_from);
     raft_term_t term;
     bool known = raft_log_term(&r->log, index, &term);
-    assert(known);
+    RAFT_ASSERT(known);
     /* The snapshot carries the configuration as of `index`. */
     struct raft_config at = r->snapshot_config;
     for (raft_index_t i = index; i > r->log.snapshot_index; i--) {
         const struct raft_entry *e = raft_log_get(&r->log, i);
         if (e->type == RAFT_ENTRY_CONFIG) {
             int rc = raft_config_decode(e->data, e->len, &at);
-            assert(rc == 0);
+            RAFT_ASSERT(rc == 0);
             break;
         }
     }
@@ -667,7 +667,7 @@ void raft_update_get(struct raft *r, struct raft_update *u)
         r->scratch[i] = *raft_log_get(&r->log, r->unstable_from + i);
     for (size_t i = 0; i < n_committed; i++) {
         const struct raft_entry *e = raft_log_get(&r->log, r->applied + 1 + i);
-        assert(e != NULL && "committed entries are compacted only once applied");
+        RAFT_ASSERT(e != NULL && "committed entries are compacted only once applied");
         r->scratch[n_new + i] = *e;
     }
 

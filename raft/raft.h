@@ -77,7 +77,7 @@
  * Errors: functions return 0 or a negative RAFT_E* code; raft_strerror()
  * names it. Invalid input from the network (a malformed message) is an
  * error, never an assertion failure. Broken internal invariants abort via
- * assert(), which is on in every build (TigerBeetle style).
+ * RAFT_ASSERT (raft/invariant.h), on in every build (TigerBeetle style).
  */
 #ifndef RAFTMQ_RAFT_RAFT_H
 #define RAFTMQ_RAFT_RAFT_H

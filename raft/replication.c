@@ -1,8 +1,7 @@
 /* Log replication: progress tracking, AppendEntries both ways, commitment,
  * snapshots and the last step of leadership transfer (§5.3, §5.4, §7). */
-#include <assert.h>
-
 #include "internal.h"
+#include "invariant.h"
 
 /* ---- progress (leader) ------------------------------------------------------ */
 
@@ -73,7 +72,7 @@ static void become_replicate(struct raft_progress *pr)
 
 static void inflight_add(struct raft *r, struct raft_progress *pr, raft_index_t last)
 {
-    assert(pr->n_inflight < r->o.max_inflight);
+    RAFT_ASSERT(pr->n_inflight < r->o.max_inflight);
     pr->inflight[pr->n_inflight++] = last;
 }
 
@@ -96,7 +95,7 @@ static void send_snapshot(struct raft *r, struct raft_progress *pr)
     m.snapshot.last_index = r->log.snapshot_index;
     m.snapshot.last_term = r->log.snapshot_term;
     m.snapshot.config = r->snapshot_config;
-    assert(m.snapshot.last_index > 0);
+    RAFT_ASSERT(m.snapshot.last_index > 0);
     raft_send(r, &m, 0, 0);
     pr->state = RAFT_SNAPSHOT;
     pr->pending_snapshot = r->log.snapshot_index;
@@ -164,7 +163,7 @@ void raft_sync_follower(struct raft *r, struct raft_progress *pr)
 
 void raft_broadcast_append(struct raft *r)
 {
-    assert(r->role == RAFT_LEADER);
+    RAFT_ASSERT(r->role == RAFT_LEADER);
     for (uint32_t i = 0; i < r->n_progress; i++) {
         struct raft_progress *pr = &r->progress[i];
         /* Bounded: each send moves next on or pauses the follower. */
@@ -179,7 +178,7 @@ void raft_broadcast_append(struct raft *r)
  * always succeeds and never resets a pipelined follower to probing. */
 void raft_broadcast_heartbeat(struct raft *r)
 {
-    assert(r->role == RAFT_LEADER);
+    RAFT_ASSERT(r->role == RAFT_LEADER);
     raft_index_t last = raft_log_last(&r->log);
     for (uint32_t i = 0; i < r->n_progress; i++) {
         struct raft_progress *pr = &r->progress[i];
@@ -232,13 +231,13 @@ void raft_leader_tick_snapshots(struct raft *r)
 
 static void commit_to(struct raft *r, raft_index_t index)
 {
-    assert(index > r->commit);
-    assert(index <= raft_log_last(&r->log));
+    RAFT_ASSERT(index > r->commit);
+    RAFT_ASSERT(index <= raft_log_last(&r->log));
     if (r->role == RAFT_LEADER) {
         for (raft_index_t i = r->commit + 1; i <= index; i++) {
             const struct raft_entry *e = raft_log_get(&r->log, i);
             if (e->term == r->term && e->type == RAFT_ENTRY_DATA) {
-                assert(r->uncommitted_bytes >= e->len);
+                RAFT_ASSERT(r->uncommitted_bytes >= e->len);
                 r->uncommitted_bytes -= e->len;
             }
         }
@@ -254,7 +253,7 @@ static void commit_to(struct raft *r, raft_index_t index)
  */
 bool raft_maybe_commit(struct raft *r)
 {
-    assert(r->role == RAFT_LEADER);
+    RAFT_ASSERT(r->role == RAFT_LEADER);
     raft_index_t matches[RAFT_SERVERS_MAX];
     uint32_t n = 0;
     for (uint32_t i = 0; i < r->config.n; i++) {
@@ -319,7 +318,7 @@ static raft_index_t find_conflict_by_term(const struct raft *r, raft_index_t ind
         return index; /* terms unknown here: no skipping */
     for (; index > r->log.snapshot_index; index--) {
         bool known = raft_log_term(&r->log, index, &t);
-        assert(known);
+        RAFT_ASSERT(known);
         if (t <= term)
             return index;
     }
@@ -336,7 +335,7 @@ static int append_entry(struct raft *r, const struct raft_entry *e)
 
 int raft_step_append(struct raft *r, const struct raft_msg *m)
 {
-    assert(m->term == r->term);
+    RAFT_ASSERT(m->term == r->term);
     if (r->role == RAFT_LEADER)
         return RAFT_EMALFORMED; /* two leaders in one term cannot exist */
     accept_leader(r, m->from);
@@ -352,7 +351,7 @@ int raft_step_append(struct raft *r, const struct raft_msg *m)
         raft_index_t hint = find_conflict_by_term(r, m->index < last ? m->index : last, m->log_term);
         raft_term_t hint_term;
         bool known = raft_log_term(&r->log, hint, &hint_term);
-        assert(known);
+        RAFT_ASSERT(known);
         reply_append(r, m->from, true, m->index, hint, hint_term);
         return 0;
     }
@@ -363,7 +362,7 @@ int raft_step_append(struct raft *r, const struct raft_msg *m)
         if (e->index <= raft_log_last(&r->log)) {
             raft_term_t t;
             bool known = raft_log_term(&r->log, e->index, &t);
-            assert(known);
+            RAFT_ASSERT(known);
             if (t == e->term)
                 continue;
             raft_truncate_suffix(r, e->index);
@@ -382,7 +381,7 @@ int raft_step_append(struct raft *r, const struct raft_msg *m)
 
 int raft_step_snapshot(struct raft *r, const struct raft_msg *m)
 {
-    assert(m->term == r->term);
+    RAFT_ASSERT(m->term == r->term);
     if (r->role == RAFT_LEADER)
         return RAFT_EMALFORMED;
     accept_leader(r, m->from);
