@@ -125,14 +125,6 @@ static struct raft_log_slot *slot(const struct raft_log *l, raft_index_t index)
     return &l->ring[(l->head + offset) & (l->capacity - 1)];
 }
 
-const struct raft_entry *raft_log_get(const struct raft_log *l, raft_index_t index)
-{
-    if (index <= l->snapshot_index || index > raft_log_last(l))
-        return NULL;
-    const struct raft_entry *e = &slot(l, index)->entry;
-    RAFT_ASSERT(e->index == index);
-    return e;
-}
 
 bool raft_log_term(const struct raft_log *l, raft_index_t index, raft_term_t *term)
 {

@@ -62,8 +62,15 @@ static inline raft_index_t raft_log_last(const struct raft_log *l)
     return l->snapshot_index + l->count;
 }
 
-/* NULL if index is outside first..last. */
-const struct raft_entry *raft_log_get(const struct raft_log *l, raft_index_t index);
+/* NULL if index is outside first..last. Inline: it is on every path that
+ * touches an entry (sending, appending, handing out updates). */
+static inline const struct raft_entry *raft_log_get(const struct raft_log *l, raft_index_t index)
+{
+    if (index <= l->snapshot_index || index > l->snapshot_index + l->count)
+        return NULL;
+    size_t offset = (size_t)(index - l->snapshot_index - 1);
+    return &l->ring[(l->head + offset) & (l->capacity - 1)].entry;
+}
 /* Term of `index`: the snapshot's term at snapshot_index, 0 at index 0.
  * Returns false if the term is unknown (compacted, or past the end). */
 bool raft_log_term(const struct raft_log *l, raft_index_t index, raft_term_t *term);
