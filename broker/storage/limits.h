@@ -34,6 +34,20 @@
 #define STORAGE_WRITE_BUFFER_BYTES (256u * WIRE_KIB)
 #define STORAGE_WRITE_DIRECT_BYTES (STORAGE_WRITE_BUFFER_BYTES / 4u)
 
+/*
+ * Periodic checkpoints of the active segment (log.h): its .idx is rewritten
+ * once the bytes known durable beyond what the last one covers reach
+ * max(STORAGE_CHECKPOINT_BYTES_MIN, STORAGE_CHECKPOINT_IDX_FACTOR x the size
+ * of the .idx to write). The factor bounds the cost: the index file written
+ * is at most 1/8 of the new data (a 128 MiB segment's .idx is ~770 KiB at
+ * the default interval, so it is rewritten every ~6 MiB near the end of the
+ * segment); the minimum keeps small segments from rewriting on every sync.
+ * A crash then leaves at most about that much (plus what was appended since
+ * the last sync) for open to scan.
+ */
+#define STORAGE_CHECKPOINT_BYTES_MIN (256u * WIRE_KIB)
+#define STORAGE_CHECKPOINT_IDX_FACTOR 8u
+
 /* Opaque metadata saved with the hard state (snapshot metadata, configuration). */
 #define STORAGE_HARDSTATE_META_BYTES_MAX (4u * WIRE_KIB)
 
@@ -66,6 +80,11 @@ static_assert(STORAGE_INDEX_INTERVAL_BYTES_MIN <= STORAGE_INDEX_INTERVAL_BYTES_D
               "the default index interval is in range");
 static_assert(STORAGE_WRITE_DIRECT_BYTES < STORAGE_WRITE_BUFFER_BYTES,
               "an entry below the direct-write size fits an empty write buffer");
+static_assert(STORAGE_CHECKPOINT_BYTES_MIN <= STORAGE_SEGMENT_BYTES_DEFAULT / 8u,
+              "a default segment gets several periodic checkpoints");
+static_assert(STORAGE_CHECKPOINT_IDX_FACTOR * 24u * 8u <= STORAGE_INDEX_INTERVAL_BYTES_DEFAULT,
+              "at the default interval the factor's threshold stays under 1/8 of the "
+              "segment (24-byte index points), so a full segment is still checkpointed");
 static_assert(STORAGE_HARDSTATE_META_BYTES_MAX <= 64u * WIRE_KIB, "hard state stays small");
 
 #endif

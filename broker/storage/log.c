@@ -291,6 +291,95 @@ static int check_entry(struct storage_log *log, const struct storage_entry *e, u
     return 0;
 }
 
+/*
+ * The summary of the prefix [0, upto) of the active segment: its last frame
+ * is found from the sparse index point before it and a walk over frame
+ * headers (bytes this process wrote; at most an index interval plus a
+ * frame). 0, or -1 if upto is not a frame boundary or a read fails.
+ */
+static int summary_at(struct storage_log *log, struct storage_segment *s, uint64_t upto,
+                      struct storage_segment_summary *sum)
+{
+    if (upto == s->size) {
+        *sum = (struct storage_segment_summary){upto, s->last_index, s->last_term,
+                                                s->end_offset, s->last_pos, s->last_crc};
+        return 0;
+    }
+    size_t lo = 0, hi = s->idx_count; /* the last index point before upto */
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s->idx[mid].pos < upto)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    if (s->idx_count == 0 || s->idx[lo].pos >= upto)
+        return -1;
+    for (uint64_t pos = s->idx[lo].pos; pos < upto;) {
+        uint8_t h[STORAGE_ENTRY_HEADER_BYTES];
+        struct storage_entry e;
+        size_t frame = 0;
+        if (storage_fs_pread_all(log->fs, s->fd, h, sizeof(h), pos) != 0 ||
+            storage_entry_peek(h, &e, &frame) != 0)
+            return -1;
+        if (pos + frame == upto) {
+            *sum = (struct storage_segment_summary){upto, e.index, e.term,
+                                                    e.first_offset + e.offset_count, pos,
+                                                    (uint32_t)wire_load_be(h + 4, 4)};
+            return 0;
+        }
+        pos += frame;
+    }
+    return -1;
+}
+
+/*
+ * Periodic checkpoint (owner thread): once the durable bytes of the active
+ * segment beyond its last checkpoint reach the threshold (limits.h, or
+ * opts.checkpoint_bytes), rewrites its .idx to cover exactly the durable
+ * prefix: with fsync=always what a completed fdatasync covered (`synced`),
+ * with fsync=never what is in the file (`flushed`, what the close
+ * checkpoint has always covered). Not synced; a failure only costs a longer
+ * scan at the next open, so it is not a log failure.
+ */
+static void maybe_checkpoint(struct storage_log *log)
+{
+    struct storage_segment *s = active(log);
+    /* flushed is written only by this thread: the cheap test needs no lock. */
+    if (storage_segment_empty(s) || s->flushed <= s->ckpt_at)
+        return;
+    uint64_t threshold = log->opts.checkpoint_bytes;
+    if (threshold == 0) {
+        threshold = STORAGE_CHECKPOINT_IDX_FACTOR * storage_segment_index_file_bytes(s->idx_count);
+        if (threshold < STORAGE_CHECKPOINT_BYTES_MIN)
+            threshold = STORAGE_CHECKPOINT_BYTES_MIN;
+    }
+    if (s->flushed - s->ckpt_at < threshold)
+        return;
+    uint64_t upto = s->flushed;
+    if (log->opts.fsync_policy == STORAGE_FSYNC_ALWAYS) {
+        pthread_mutex_lock(&log->lock);
+        upto = log->failed ? 0 : s->synced;
+        pthread_mutex_unlock(&log->lock);
+    } else if (storage_log_failed(log)) {
+        return;
+    }
+    if (upto <= s->ckpt_at || upto - s->ckpt_at < threshold)
+        return;
+    struct storage_segment_summary sum;
+    char path[STORAGE_PATH_BYTES_MAX];
+    s->ckpt_at = upto;
+    if (summary_at(log, s, upto, &sum) != 0 ||
+        seg_path(log, s->base_index, "idx", path) != 0)
+        return;
+    if (storage_segment_write_index_prefix(log->fs, s, &sum, path) == 0) {
+        s->ckpt = upto;
+    } else {
+        log->fs->unlink(log->fs->ctx, path);
+        s->ckpt = 0;
+    }
+}
+
 int storage_log_append(struct storage_log *log, const struct storage_entry *entries, size_t n)
 {
     int rc = failed_code(log);
@@ -354,6 +443,10 @@ int storage_log_append(struct storage_log *log, const struct storage_entry *entr
         s->size = pos + frame;
         log->next_offset = e->first_offset + e->offset_count;
     }
+    /* With fsync=always only a completed sync moves the checkpoint's bound:
+     * storage_log_sync and storage_log_request_sync look. */
+    if (log->opts.fsync_policy == STORAGE_FSYNC_NEVER)
+        maybe_checkpoint(log);
     return 0;
 }
 
@@ -467,6 +560,8 @@ int storage_log_sync(struct storage_log *log)
     unsigned calls;
     if (rc == 0)
         rc = storage__log_sync_flushed(log, &calls);
+    if (rc == 0)
+        maybe_checkpoint(log);
     return rc;
 }
 
@@ -479,6 +574,8 @@ int storage_log_request_sync(struct storage_log *log)
         rc = flush(log);
     if (rc != 0)
         return rc;
+    /* What earlier completions made durable (the syncer never writes index files). */
+    maybe_checkpoint(log);
     if (log->opts.fsync_policy == STORAGE_FSYNC_NEVER) {
         pthread_mutex_lock(&log->lock);
         log->durable_index = log->flushed_index;
@@ -807,6 +904,7 @@ int storage_log_truncate_suffix(struct storage_log *log, uint64_t index)
     char path[STORAGE_PATH_BYTES_MAX];
     seg_path(log, s->base_index, "idx", path);
     rc = log->fs->unlink(log->fs->ctx, path);
+    s->ckpt = s->ckpt_at = 0;
     if (rc == 0 && log->opts.fsync_policy == STORAGE_FSYNC_ALWAYS) {
         rc = log->fs->fsync_dir(log->fs->ctx, log->dir);
         if (rc != 0) {
@@ -1059,6 +1157,7 @@ static int recover_tail(struct storage_log *log, struct storage_segment *s, uint
         return open_errmsg(errmsg, cap, code_of(rc), "%s: read failed: %s", path, strerror(-rc));
     if (rc == 0) {
         rec->checkpoint_used = 1;
+        s->ckpt = s->ckpt_at = from;
         s->idx_next_pos = s->idx[s->idx_count - 1].pos + log->opts.index_interval_bytes;
     } else {
         from = 0;
@@ -1330,7 +1429,8 @@ int storage_log_close(struct storage_log *log)
      * sync, so with fsync=always it never covers bytes that are not
      * durable. Not synced: if it is lost the next open scans the segment.
      */
-    if (rc == 0 && !storage_log_failed(log) && !storage_segment_empty(active(log))) {
+    if (rc == 0 && !storage_log_failed(log) && !storage_segment_empty(active(log)) &&
+        active(log)->ckpt != active(log)->size) {
         char path[STORAGE_PATH_BYTES_MAX];
         struct storage_segment *s = active(log);
         if (seg_path(log, s->base_index, "idx", path) == 0 &&

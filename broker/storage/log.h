@@ -17,8 +17,9 @@
  *                               with index = base index
  *   <20-digit base index>.idx   sparse index and summary of a segment
  *                               (written when the segment is sealed, and for
- *                               the active segment as a checkpoint at close;
- *                               rebuilt by a scan when missing or damaged)
+ *                               the active segment as a checkpoint: at close,
+ *                               and periodically while it grows; rebuilt by
+ *                               a scan when missing or damaged)
  *   hardstate                   term, vote, commit index, metadata
  *
  * Threads: one thread owns a log (the broker's event loop) and makes every
@@ -26,6 +27,22 @@
  * (syncer.h), which runs fdatasync on it. A call that needs the syncer to be
  * idle on this log (truncation, prefix drop, close) waits for the fdatasync
  * in flight, if any.
+ *
+ * Checkpoints: the active segment's .idx describes a prefix [0, covered)
+ * of it, so that open scans only the bytes after it. It is written at
+ * close, and periodically: when storage_log_sync or
+ * storage_log_request_sync (and, with fsync=never, storage_log_append) is
+ * called and the bytes durable beyond the last checkpoint have reached the
+ * threshold (storage_log_options.checkpoint_bytes). It covers exactly the
+ * durable prefix (the last whole frame at or before it): with fsync=always
+ * what a completed fdatasync covered, never more; with fsync=never what is
+ * in the files (as the close checkpoint always has: after a power loss it
+ * may cover bytes the disk lost, which the checks at open catch and answer
+ * with a full scan). It is written on the owner thread inside those calls
+ * (one index file, not synced), never by the syncer. The broker needs no
+ * extra call: an idle log keeps its last checkpoint until its next sync
+ * request or close, so a crash leaves at most about a threshold plus the
+ * bytes appended since the last completed sync to scan.
  *
  * Durability: an append is buffered (in the log's write buffer, then in the
  * page cache). Nothing is durable until a sync has completed, and
@@ -65,6 +82,13 @@ struct storage_log_options {
     enum storage_fsync_policy fsync_policy; /* default ALWAYS */
     uint64_t segment_bytes;          /* 0: STORAGE_SEGMENT_BYTES_DEFAULT */
     uint32_t index_interval_bytes;   /* 0: STORAGE_INDEX_INTERVAL_BYTES_DEFAULT */
+    /*
+     * Periodic checkpoints: the active segment's .idx is rewritten once this
+     * many bytes beyond its last checkpoint are durable. 0: the default,
+     * max(STORAGE_CHECKPOINT_BYTES_MIN, STORAGE_CHECKPOINT_IDX_FACTOR x the
+     * .idx's size) (limits.h); a small value is for tests.
+     */
+    uint64_t checkpoint_bytes;
     uint64_t first_index;            /* index of the first entry of a new log; 0 means 1 */
     /*
      * Syncer that serves storage_log_request_sync, or NULL (then only the
@@ -103,7 +127,8 @@ struct storage_log;
  *     its last frame (read whole, CRC checked, ending exactly at the file's
  *     size, index/term/offsets as the index says). Without one: every frame.
  *   - the last segment with a usable checkpoint (its .idx, written at clean
- *     close, covering bytes [0, covered) with covered <= the file's size):
+ *     close or periodically (see "Checkpoints"), covering bytes
+ *     [0, covered) with covered <= the file's size):
  *     the checkpoint's CRC and the last covered frame as above; then every
  *     frame of [covered, file size), each CRC checked. Without a usable
  *     checkpoint (missing, damaged, covering more than the file holds, or
@@ -115,7 +140,8 @@ struct storage_log;
  * when they are read: every read checks each frame's CRC and returns
  * STORAGE_ERR_CORRUPT naming the file and byte (consumers also check batch
  * CRCs). This is Kafka's recovery point: open time is proportional to what
- * was written after the last clean close, not to the log's size.
+ * was written after the last checkpoint (the last clean close, or the last
+ * periodic checkpoint before a crash), not to the log's size.
  *
  * In the scanned region a torn tail (an invalid entry with no valid entry
  * after it) is cut off at the last whole entry, and empty trailing segments

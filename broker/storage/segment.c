@@ -215,27 +215,40 @@ int storage_segment_find_valid_after(const struct storage_fs *fs, int fd, uint64
 #define INDEX_FIXED_BYTES 80u
 #define INDEX_POINT_BYTES 24u
 
-int storage_segment_write_index(const struct storage_fs *fs, const struct storage_segment *s,
-                                const char *path)
+uint64_t storage_segment_index_file_bytes(size_t points)
 {
-    size_t len = INDEX_FIXED_BYTES + s->idx_count * INDEX_POINT_BYTES + 4;
+    return INDEX_FIXED_BYTES + (uint64_t)points * INDEX_POINT_BYTES + 4;
+}
+
+int storage_segment_write_index_prefix(const struct storage_fs *fs,
+                                       const struct storage_segment *s,
+                                       const struct storage_segment_summary *sum,
+                                       const char *path)
+{
+    /* The index points inside the prefix: idx is sorted by pos. */
+    size_t count = s->idx_count;
+    while (count > 0 && s->idx[count - 1].pos > sum->last_pos)
+        count--;
+    if (count == 0 || sum->covered > s->size || sum->last_pos >= sum->covered)
+        return -EINVAL;
+    size_t len = (size_t)storage_segment_index_file_bytes(count);
     uint8_t *buf = malloc(len);
     if (buf == NULL)
         return -ENOMEM;
     memcpy(buf, INDEX_MAGIC, 4);
     wire_store_be(buf + 4, INDEX_VERSION, 4);
     wire_store_be(buf + 8, s->base_index, 8);
-    wire_store_be(buf + 16, s->last_index, 8);
-    wire_store_be(buf + 24, s->last_term, 8);
+    wire_store_be(buf + 16, sum->last_index, 8);
+    wire_store_be(buf + 24, sum->last_term, 8);
     wire_store_be(buf + 32, s->first_offset, 8);
-    wire_store_be(buf + 40, s->end_offset, 8);
-    wire_store_be(buf + 48, s->last_pos, 8);
-    wire_store_be(buf + 56, s->size, 8);
-    wire_store_be(buf + 64, s->last_crc, 4);
-    wire_store_be(buf + 68, s->idx_count, 4);
+    wire_store_be(buf + 40, sum->end_offset, 8);
+    wire_store_be(buf + 48, sum->last_pos, 8);
+    wire_store_be(buf + 56, sum->covered, 8);
+    wire_store_be(buf + 64, sum->last_crc, 4);
+    wire_store_be(buf + 68, count, 4);
     wire_store_be(buf + 72, 0, 8);
     uint8_t *p = buf + INDEX_FIXED_BYTES;
-    for (size_t i = 0; i < s->idx_count; i++, p += INDEX_POINT_BYTES) {
+    for (size_t i = 0; i < count; i++, p += INDEX_POINT_BYTES) {
         wire_store_be(p, s->idx[i].index, 8);
         wire_store_be(p + 8, s->idx[i].offset, 8);
         wire_store_be(p + 16, s->idx[i].pos, 8);
@@ -250,6 +263,20 @@ int storage_segment_write_index(const struct storage_fs *fs, const struct storag
     }
     free(buf);
     return rc;
+}
+
+int storage_segment_write_index(const struct storage_fs *fs, const struct storage_segment *s,
+                                const char *path)
+{
+    struct storage_segment_summary sum = {
+        .covered = s->size,
+        .last_index = s->last_index,
+        .last_term = s->last_term,
+        .end_offset = s->end_offset,
+        .last_pos = s->last_pos,
+        .last_crc = s->last_crc,
+    };
+    return storage_segment_write_index_prefix(fs, s, &sum, path);
 }
 
 int storage_segment_load_index(const struct storage_fs *fs, struct storage_segment *s,

@@ -40,6 +40,21 @@ struct storage_segment {
     struct storage_index_entry *idx;
     size_t idx_count, idx_cap;
     uint64_t idx_next_pos; /* the next entry at or after this byte gets an index point */
+    /* Owner thread only: bytes covered by the .idx this process last wrote
+     * or loaded for this segment (0 if none), and the position of the last
+     * periodic checkpoint attempt (log.c throttles on it). */
+    uint64_t ckpt;
+    uint64_t ckpt_at;
+};
+
+/* What an index file says about the prefix [0, covered) of a segment. */
+struct storage_segment_summary {
+    uint64_t covered;      /* end of the last covered frame */
+    uint64_t last_index;
+    uint64_t last_term;
+    uint64_t end_offset;
+    uint64_t last_pos;     /* position of the last covered frame */
+    uint32_t last_crc;     /* its CRC field */
 };
 
 static inline int storage_segment_empty(const struct storage_segment *s)
@@ -94,6 +109,20 @@ int storage_segment_find_valid_after(const struct storage_fs *fs, int fd, uint64
  */
 int storage_segment_write_index(const struct storage_fs *fs, const struct storage_segment *s,
                                 const char *path);
+
+/*
+ * The same for a prefix only: the summary `sum` (the last frame ending at
+ * sum->covered, which must be a frame boundary <= s->size) and the index
+ * points at or before sum->last_pos. A periodic checkpoint of the active
+ * segment, covering exactly its durable prefix (log.c). Not synced.
+ */
+int storage_segment_write_index_prefix(const struct storage_fs *fs,
+                                       const struct storage_segment *s,
+                                       const struct storage_segment_summary *sum,
+                                       const char *path);
+
+/* Bytes of the index file for a prefix holding `points` index points. */
+uint64_t storage_segment_index_file_bytes(size_t points);
 
 /*
  * Loads an index file written for this segment and checks it against the
