@@ -544,6 +544,115 @@ static void drain(struct storage_syncer *s, struct storage_log **logs, size_t n)
     ck_abort_msg("syncs did not complete");
 }
 
+/*
+ * Periodic checkpoints: appends and syncs well past the threshold, then a
+ * process crash (no close): reopen resumes from the last periodic
+ * checkpoint and scans less than one threshold of bytes, not the segment.
+ * Through the blocking sync, through the syncer (the checkpoint is written
+ * by the owner thread when it next asks for a sync), and with fsync=never.
+ */
+static void crash_after_periodic_checkpoints(int mode)
+{
+    enum { BLOCKING, SYNCER, NEVER };
+    const uint64_t threshold = 4096;
+    struct storage_memfs *m = storage_memfs_create();
+    struct storage_log_options o = fix_options(storage_memfs_fs(m), 1u << 20);
+    o.checkpoint_bytes = threshold;
+    struct storage_syncer *syncer = NULL;
+    if (mode == SYNCER) {
+        ck_assert_int_eq(storage_syncer_create(1, &syncer), 0);
+        o.syncer = syncer;
+    }
+    if (mode == NEVER)
+        o.fsync_policy = STORAGE_FSYNC_NEVER;
+    struct storage_log *log = fix_open(&o, FIX_DIR);
+    for (uint64_t i = 1; i <= 1000; i += 10) {
+        fix_append(log, i, i + 9, 2, 300);
+        if (mode == SYNCER) {
+            ck_assert_int_eq(storage_log_request_sync(log), 0);
+            drain(syncer, &log, 1);
+        } else {
+            ck_assert_int_eq(storage_log_sync(log), 0);
+        }
+    }
+    if (mode == SYNCER) /* the owner thread looks at what the last completion made durable */
+        ck_assert_int_eq(storage_log_request_sync(log), 0);
+    const char *seg = FIX_DIR "/00000000000000000001.log";
+    int64_t size = storage_memfs_size(m, seg);
+    ck_assert_int_gt(size, 100000); /* ~150 KB: dozens of thresholds */
+    struct storage_memfs *c = storage_memfs_clone(m, 0); /* the process dies here */
+    if (mode == SYNCER)
+        drain(syncer, &log, 1);
+    ck_assert_int_eq(storage_log_close(log), 0);
+    if (syncer != NULL)
+        storage_syncer_destroy(syncer);
+
+    struct storage_log_recovery rec;
+    char msg[256];
+    struct storage_log_options oc = fix_options(storage_memfs_fs(c), 1u << 20);
+    oc.fsync_policy = o.fsync_policy;
+    ck_assert_int_eq(storage_log_open(FIX_DIR, &oc, &log, &rec, msg, sizeof(msg)), 0);
+    ck_assert_uint_eq(rec.checkpoint_used, 1);
+    ck_assert_uint_eq(rec.segments_scanned, 0);
+    ck_assert_uint_lt(rec.bytes_scanned, threshold);
+    ck_assert_uint_eq(rec.torn_bytes_truncated, 0);
+    ck_assert_uint_eq(storage_log_last_index(log), 1000);
+    fix_check_range(log, 1, 1000, 2, 1000);
+    ck_assert_int_eq(storage_log_close(log), 0);
+    storage_memfs_destroy(c);
+    storage_memfs_destroy(m);
+}
+
+START_TEST(test_crash_after_periodic_checkpoints)
+{
+    crash_after_periodic_checkpoints(_i);
+}
+END_TEST
+
+/*
+ * The default threshold: max(256 KiB, 8 x the .idx's size) of new durable
+ * bytes between two periodic checkpoints (a dense index, one point per
+ * 256 bytes, makes the second term win after the first checkpoint).
+ */
+START_TEST(test_periodic_checkpoint_default_threshold)
+{
+    struct storage_memfs *m = storage_memfs_create();
+    struct storage_log_options o = fix_options(storage_memfs_fs(m), 64u << 20);
+    struct storage_log *log = fix_open(&o, FIX_DIR);
+    const char *idx = FIX_DIR "/00000000000000000001.idx";
+    const char *seg = FIX_DIR "/00000000000000000001.log";
+    uint64_t last = 0;
+    int64_t covered_before = 0;
+    unsigned writes = 0, by_factor = 0;
+    while (storage_memfs_size(m, seg) < (int64_t)(3u << 20)) {
+        fix_append(log, last + 1, last + 50, 1, 300);
+        last += 50;
+        ck_assert_int_eq(storage_log_sync(log), 0);
+        int64_t isz = storage_memfs_size(m, idx);
+        if (isz < 0)
+            continue;
+        uint8_t head[64];
+        ck_assert_int_ge(storage_memfs_get(m, idx, head, sizeof(head)), (int64_t)sizeof(head));
+        int64_t covered = 0;
+        for (int b = 0; b < 8; b++)
+            covered = covered << 8 | head[56 + b];
+        if (covered == covered_before)
+            continue;
+        /* A new checkpoint: the gap since the last one is max(256 KiB, 8 x the .idx). */
+        int64_t want = 8 * isz > 256 * 1024 ? 8 * isz : 256 * 1024;
+        by_factor += want > 256 * 1024;
+        ck_assert_int_ge(covered - covered_before, want);
+        ck_assert_int_lt(covered - covered_before, want + 50 * 400);
+        covered_before = covered;
+        writes++;
+    }
+    ck_assert_uint_ge(writes, 3);
+    ck_assert_uint_ge(by_factor, 1);
+    ck_assert_int_eq(storage_log_close(log), 0);
+    storage_memfs_destroy(m);
+}
+END_TEST
+
 START_TEST(test_hung_fdatasync_is_bounded)
 {
     /* A disk that stops answering must not hang the broker's loop: calls
@@ -744,6 +853,8 @@ Suite *storage_suite(void)
     tcase_set_timeout(sync, 60);
     tcase_add_test(sync, test_group_commit);
     tcase_add_test(sync, test_hung_fdatasync_is_bounded);
+    tcase_add_loop_test(sync, test_crash_after_periodic_checkpoints, 0, 3);
+    tcase_add_test(sync, test_periodic_checkpoint_default_threshold);
     suite_add_tcase(s, sync);
 
     return s;

@@ -270,6 +270,69 @@ static void check_power_loss(struct storage_memfs *m, uint64_t segment_bytes, ui
     storage_memfs_destroy(c);
 }
 
+/* Copies every current .idx of m whose .log survives into the power-loss image c:
+ * the kernel may write an index file back before the log data it describes. */
+struct idx_copy {
+    struct storage_memfs *from, *to;
+    unsigned copied;
+};
+
+static int copy_idx(void *arg, const char *name)
+{
+    struct idx_copy *ic = arg;
+    size_t len = strlen(name);
+    if (len != 24 || strcmp(name + 20, ".idx") != 0)
+        return 0;
+    char path[128], log_path[128];
+    snprintf(path, sizeof(path), FIX_DIR "/%s", name);
+    snprintf(log_path, sizeof(log_path), FIX_DIR "/%.20s.log", name);
+    if (storage_memfs_size(ic->to, log_path) < 0)
+        return 0;
+    int64_t size = storage_memfs_size(ic->from, path);
+    uint8_t *buf = malloc((size_t)size + 1);
+    ck_assert_int_eq(storage_memfs_get(ic->from, path, buf, (size_t)size), size);
+    ck_assert_int_eq(storage_memfs_put(ic->to, path, buf, (size_t)size), 0);
+    free(buf);
+    ic->copied++;
+    return 0;
+}
+
+/*
+ * check_power_loss, but the image also holds every index file as last
+ * written (checkpoints included) while the logs hold only their synced
+ * bytes: a checkpoint covering bytes that were not durable would be found
+ * covering more than the file holds. *used gets recovery's checkpoint_used.
+ */
+static unsigned check_power_loss_idx_written_back(struct storage_memfs *m, uint64_t segment_bytes,
+                                                  uint64_t durable, const uint64_t *terms,
+                                                  struct storage_log_recovery *rec)
+{
+    struct storage_memfs *c = storage_memfs_clone(m, 1);
+    struct idx_copy ic = {m, c, 0};
+    const struct storage_fs *mfs = storage_memfs_fs(m);
+    /* After a stop_after the source refuses calls: nothing to copy then. */
+    if (mfs->list_dir(mfs->ctx, FIX_DIR, copy_idx, &ic) != 0)
+        ic.copied = 0;
+    struct storage_log_options o = fix_options(storage_memfs_fs(c), segment_bytes);
+    struct storage_log *log = NULL;
+    char msg[512];
+    int rc = storage_log_open(FIX_DIR, &o, &log, rec, msg, sizeof(msg));
+    ck_assert_msg(rc == 0, "reopen after power loss (index written back): %s: %s",
+                  storage_err_name(rc), msg);
+    uint64_t last = storage_log_last_index(log);
+    ck_assert_msg(last >= durable, "durable %llu but only %llu survived",
+                  (unsigned long long)durable, (unsigned long long)last);
+    struct fix_reader *r = fix_reader_new();
+    for (uint64_t i = 1; i <= last; i++) {
+        ck_assert_int_eq(storage_log_read_index(log, i, i, 1, &r->rd), 0);
+        fix_check(&r->rd.entries[0], i, i <= durable ? terms[i] : 0);
+    }
+    free(r);
+    storage_log_close(log);
+    storage_memfs_destroy(c);
+    return ic.copied;
+}
+
 START_TEST(test_power_loss_random_scenarios)
 {
     for (int round = 0; round < 8; round++) {
@@ -344,10 +407,17 @@ START_TEST(test_power_loss_after_every_io_call)
     /* How many file-system calls the whole scenario makes. */
     struct storage_memfs *m = storage_memfs_create();
     struct storage_log_options o = fix_options(storage_memfs_fs(m), 1024);
+    /* Periodic checkpoints at (nearly) every sync: the sweep crosses them. */
+    o.checkpoint_bytes = 256;
     unsigned before = storage_memfs_mutations(m);
     struct storage_log *log = fix_open(&o, FIX_DIR);
     uint64_t terms[64] = {0};
     ck_assert_uint_eq(scenario(log, terms), storage_log_last_index(log));
+    /* Before close: the active segment's .idx can only be a periodic checkpoint. */
+    struct storage_log_recovery rec;
+    ck_assert_uint_gt(check_power_loss_idx_written_back(m, 1024, storage_log_durable_index(log),
+                                                        terms, &rec), 0);
+    ck_assert_uint_eq(rec.checkpoint_used, 1);
     storage_log_close(log);
     unsigned total = storage_memfs_mutations(m) - before;
     storage_memfs_destroy(m);
@@ -367,6 +437,8 @@ START_TEST(test_power_loss_after_every_io_call)
             storage_log_close(log);
         }
         check_power_loss(m, 1024, durable, terms);
+        struct storage_log_recovery rec_n;
+        check_power_loss_idx_written_back(m, 1024, durable, terms, &rec_n);
         storage_memfs_destroy(m);
     }
 }
@@ -912,6 +984,161 @@ START_TEST(test_power_loss_with_written_back_checkpoint)
 }
 END_TEST
 
+/* ---- periodic checkpoints ---------------------------------------------------------- */
+
+/* The covered length an index file states (0 if it is missing). */
+static uint64_t idx_covered(struct storage_memfs *m, const char *path)
+{
+    uint8_t head[64];
+    if (storage_memfs_get(m, path, head, sizeof(head)) < (int64_t)sizeof(head))
+        return 0;
+    uint64_t covered = 0;
+    for (int b = 0; b < 8; b++)
+        covered = covered << 8 | head[56 + b];
+    return covered;
+}
+
+/* Polls the syncer until the log is durable to its last index. */
+static void wait_durable(struct storage_syncer *syncer, struct storage_log *log)
+{
+    for (int spins = 0; spins < 200000; spins++) {
+        struct storage_completion c[4];
+        size_t got = storage_syncer_poll(syncer, c, 4);
+        for (size_t i = 0; i < got; i++)
+            ck_assert_int_eq(c[i].err, 0);
+        if (storage_log_durable_index(log) == storage_log_last_index(log))
+            return;
+        usleep(100);
+    }
+    ck_abort_msg("sync did not complete");
+}
+
+/*
+ * A periodic checkpoint never covers bytes that are not durable. Through
+ * the syncer, with its fdatasync held (a slow disk): the owner thread
+ * checkpoints inside storage_log_request_sync, when bytes just flushed are
+ * in the file but not durable; the checkpoint must cover only what earlier
+ * completed syncs made durable. After every step it covers at most the
+ * log's synced bytes, and the power-loss image with the index written back
+ * (the worst case) opens from it, scans only the durable bytes after it and
+ * holds everything reported durable.
+ */
+START_TEST(test_periodic_checkpoint_covers_only_durable_bytes)
+{
+    struct storage_memfs *m = storage_memfs_create();
+    struct storage_syncer *syncer;
+    ck_assert_int_eq(storage_syncer_create(1, &syncer), 0);
+    struct storage_log_options o = fix_options(storage_memfs_fs(m), 1u << 20);
+    o.checkpoint_bytes = 1024;
+    o.syncer = syncer;
+    struct storage_log *log = fix_open(&o, FIX_DIR);
+    uint64_t terms[400] = {0};
+    unsigned used = 0, checkpoints = 0;
+    uint64_t covered_before = 0;
+    for (uint64_t i = 1; i + 7 < 400; i += 7) {
+        fix_append(log, i, i + 6, 3, LEN_MAX);
+        for (uint64_t k = i; k <= i + 6; k++)
+            terms[k] = 3;
+        storage_memfs_hold_syncs(m, 1);
+        ck_assert_int_eq(storage_log_request_sync(log), 0);
+        for (int pass = 0; pass < 2; pass++) {
+            struct storage_memfs *lost = storage_memfs_clone(m, 1);
+            int64_t durable_size = storage_memfs_size(lost, SEG1_LOG);
+            storage_memfs_destroy(lost);
+            uint64_t covered = idx_covered(m, SEG1_IDX);
+            ck_assert_msg(covered <= (uint64_t)(durable_size < 0 ? 0 : durable_size),
+                          "checkpoint covers %llu bytes, only %lld durable",
+                          (unsigned long long)covered, (long long)durable_size);
+            checkpoints += covered != covered_before;
+            covered_before = covered;
+            struct storage_log_recovery rec;
+            check_power_loss_idx_written_back(m, 1u << 20, storage_log_durable_index(log),
+                                              terms, &rec);
+            if (covered > 0) {
+                /* After a periodic checkpoint: trusted, and only the durable bytes
+                 * after it are scanned. */
+                ck_assert_uint_eq(rec.checkpoint_used, 1);
+                ck_assert_uint_eq(rec.bytes_scanned, (uint64_t)durable_size - covered);
+                used++;
+            }
+            if (pass == 0) {
+                storage_memfs_hold_syncs(m, 0);
+                wait_durable(syncer, log);
+            }
+        }
+    }
+    ck_assert_uint_ge(checkpoints, 10);
+    ck_assert_uint_ge(used, 10);
+    ck_assert_int_eq(storage_log_close(log), 0);
+    storage_syncer_destroy(syncer);
+    storage_memfs_destroy(m);
+}
+END_TEST
+
+/*
+ * Truncation below a periodic checkpoint removes it (durably, before the
+ * cut); a copy of it brought back over the rewritten log is not trusted,
+ * and the checkpoints written after the truncation describe the new bytes.
+ */
+START_TEST(test_truncation_after_periodic_checkpoint)
+{
+    struct storage_memfs *m = storage_memfs_create();
+    struct storage_log_options o = fix_options(storage_memfs_fs(m), 1u << 20);
+    o.checkpoint_bytes = 1024;
+    struct storage_log *log = fix_open(&o, FIX_DIR);
+    for (uint64_t i = 1; i <= 40; i += 4) {
+        fix_append(log, i, i + 3, 3, LEN_MAX);
+        ck_assert_int_eq(storage_log_sync(log), 0);
+    }
+    /* A periodic checkpoint covers entries past 30. */
+    uint64_t covered = idx_covered(m, SEG1_IDX);
+    ck_assert_uint_gt(covered, pos_of(31));
+    int64_t isz = storage_memfs_size(m, SEG1_IDX);
+    uint8_t *stale = malloc((size_t)isz);
+    ck_assert_int_eq(storage_memfs_get(m, SEG1_IDX, stale, (size_t)isz), isz);
+
+    ck_assert_int_eq(storage_log_truncate_suffix(log, 25), 0);
+    ck_assert_int_lt(storage_memfs_size(m, SEG1_IDX), 0);
+    struct storage_memfs *lost = storage_memfs_clone(m, 1);
+    ck_assert_int_lt(storage_memfs_size(lost, SEG1_IDX), 0); /* the removal is durable */
+    storage_memfs_destroy(lost);
+    /* The same indexes again with term 4: the same frame sizes at the same positions. */
+    for (uint64_t i = 26; i <= 45; i += 4) {
+        fix_append(log, i, i + 3, 4, LEN_MAX);
+        ck_assert_int_eq(storage_log_sync(log), 0);
+    }
+    uint64_t fresh = idx_covered(m, SEG1_IDX);
+    ck_assert_uint_ge(fresh, pos_of(26) + 1024);
+    struct storage_memfs *c = storage_memfs_clone(m, 0); /* a process crash */
+    struct storage_memfs *c_stale = storage_memfs_clone(m, 0);
+    ck_assert_int_eq(storage_memfs_put(c_stale, SEG1_IDX, stale, (size_t)isz), 0);
+    ck_assert_int_eq(storage_log_close(log), 0);
+
+    struct storage_log_recovery rec;
+    char msg[512];
+    /* The fresh checkpoint: used, the tail after it scanned. */
+    ck_assert_int_eq(open_rec(c, &log, &rec, msg, sizeof(msg)), 0);
+    ck_assert_uint_eq(rec.checkpoint_used, 1);
+    ck_assert_uint_eq(rec.bytes_scanned, pos_of(46) - fresh);
+    ck_assert_uint_eq(storage_log_last_index(log), 45);
+    fix_check_range(log, 1, 25, 3, 1u << 20);
+    fix_check_range(log, 26, 45, 4, 1u << 20);
+    ck_assert_int_eq(storage_log_close(log), 0);
+    /* The stale one brought back: its last frame now holds another term; full scan. */
+    ck_assert_int_eq(open_rec(c_stale, &log, &rec, msg, sizeof(msg)), 0);
+    ck_assert_uint_eq(rec.checkpoint_used, 0);
+    ck_assert_uint_eq(rec.bytes_scanned, pos_of(46));
+    ck_assert_uint_eq(storage_log_last_index(log), 45);
+    fix_check_range(log, 1, 25, 3, 1u << 20);
+    fix_check_range(log, 26, 45, 4, 1u << 20);
+    ck_assert_int_eq(storage_log_close(log), 0);
+    free(stale);
+    storage_memfs_destroy(c_stale);
+    storage_memfs_destroy(c);
+    storage_memfs_destroy(m);
+}
+END_TEST
+
 Suite *storage_crash_suite(void)
 {
     Suite *s = suite_create("storage_crash");
@@ -939,6 +1166,8 @@ Suite *storage_crash_suite(void)
     tcase_add_test(checkpoint, test_checkpoint_from_before_a_truncation);
     tcase_add_test(checkpoint, test_power_loss_checkpoint_ahead_of_data);
     tcase_add_test(checkpoint, test_power_loss_with_written_back_checkpoint);
+    tcase_add_test(checkpoint, test_periodic_checkpoint_covers_only_durable_bytes);
+    tcase_add_test(checkpoint, test_truncation_after_periodic_checkpoint);
     suite_add_tcase(s, checkpoint);
 
     TCase *errors = tcase_create("disk_errors");
