@@ -9,8 +9,10 @@
  *     entries, with the fdatasync calls per second the syncer made;
  *   - recovery (storage_log_open) of one 1 GiB partition and of 1,000
  *     partitions of 1 MiB, after a clean close (the last segment's
- *     checkpoint is used) and after a crash (checkpoints deleted: the whole
- *     last segment is scanned), with the files in the page cache and after
+ *     checkpoint is used), after a crash that left the last periodic
+ *     checkpoint (open scans what follows it), and after a crash with no
+ *     checkpoint at all (deleted: the whole last segment is scanned, as
+ *     before checkpoints), with the files in the page cache and after
  *     evicting them (posix_fadvise DONTNEED on clean pages: a cold start
  *     without dropping the whole machine's cache);
  *   - read-by-offset throughput from the page cache, as a consumer fetch
@@ -175,7 +177,55 @@ static struct append_result run_appends(uint32_t size, enum storage_fsync_policy
 
 /* ---- recovery and reads ---------------------------------------------------------- */
 
-/* Fills a partition with `bytes` of entries of `size` bytes, synced. */
+/* The path of partition directory p's last segment's .idx ("" if it has no segment). */
+static void last_idx_path(const char *p, char *out, size_t cap)
+{
+    char last[64] = "";
+    DIR *d = opendir(p);
+    if (d == NULL)
+        die(p, 1, "opendir");
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        size_t len = strlen(de->d_name);
+        if (len == 24 && strcmp(de->d_name + 20, ".log") == 0 && strcmp(de->d_name, last) > 0)
+            snprintf(last, sizeof(last), "%s", de->d_name);
+    }
+    closedir(d);
+    if (last[0] == '\0')
+        out[0] = '\0';
+    else
+        snprintf(out, cap, "%s/%.20s.idx", p, last);
+}
+
+/* Copies file `from` to `to` (replacing it); 0 or -1. */
+static int copy_file(const char *from, const char *to)
+{
+    FILE *in = fopen(from, "rb");
+    if (in == NULL)
+        return -1;
+    FILE *out = fopen(to, "wb");
+    if (out == NULL) {
+        fclose(in);
+        return -1;
+    }
+    char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
+        fwrite(buf, 1, n, out);
+    fclose(in);
+    return fclose(out) == 0 ? 0 : -1;
+}
+
+/* Where fill keeps the last periodic checkpoint, for the "crash" runs (ignored by open). */
+#define PERIODIC_COPY "periodic-checkpoint.copy"
+
+/*
+ * Fills a partition with `bytes` of entries of `size` bytes (fsync=never,
+ * a storage_log_sync every 64 entries as a broker's sync requests would,
+ * which writes periodic checkpoints of the active segment). Before the
+ * clean close, keeps a copy of the last segment's periodic checkpoint: the
+ * .idx a crash at that point would have left.
+ */
 static void fill(const char *dir, uint64_t bytes, uint32_t size)
 {
     struct storage_log *log = open_log(dir, STORAGE_FSYNC_NEVER, NULL, NULL);
@@ -188,9 +238,17 @@ static void fill(const char *dir, uint64_t bytes, uint32_t size)
         e.first_offset = storage_log_next_offset(log);
         payload[0] = (uint8_t)e.index;
         int rc = storage_log_append(log, &e, 1);
+        if (rc == 0 && e.index % 64 == 0)
+            rc = storage_log_sync(log);
         if (rc != 0)
             die("fill", rc, storage_log_errmsg(log));
     }
+    char idx[800], copy[800];
+    last_idx_path(dir, idx, sizeof(idx));
+    snprintf(copy, sizeof(copy), "%s/" PERIODIC_COPY, dir);
+    unlink(copy);
+    if (idx[0] != '\0')
+        copy_file(idx, copy); /* absent if no periodic checkpoint was written */
     int rc = storage_log_close(log);
     if (rc != 0)
         die("close", rc, NULL);
@@ -311,56 +369,52 @@ static double read_by_offset(struct storage_log *log, double secs)
 static void read_bench(const char *dir, const char *what);
 
 /*
- * Deletes the checkpoint (the last segment's .idx) of partitions dir/0..n-1:
- * the state a crash leaves when the process never closed the log cleanly
- * after its last restart, so that open scans the whole last segment.
+ * Sets the last segment's .idx of partitions dir/0..n-1 to what a crash
+ * leaves: with `periodic`, the last periodic checkpoint written before the
+ * crash (fill's copy; no .idx if there was none); without, no checkpoint
+ * at all (the state before periodic checkpoints, when the process never
+ * closed the log cleanly after its last restart): open scans the whole
+ * last segment.
  */
-static void remove_checkpoints(const char *dir, unsigned n)
+static void crash_checkpoints(const char *dir, unsigned n, int periodic)
 {
     for (unsigned i = 0; i < n; i++) {
-        char p[700], last[64] = "";
+        char p[700], idx[800], copy[800];
         snprintf(p, sizeof(p), "%s/%u", dir, i);
-        DIR *d = opendir(p);
-        if (d == NULL)
-            die(p, 1, "opendir");
-        struct dirent *de;
-        while ((de = readdir(d)) != NULL) {
-            size_t len = strlen(de->d_name);
-            if (len == 24 && strcmp(de->d_name + 20, ".log") == 0 && strcmp(de->d_name, last) > 0)
-                snprintf(last, sizeof(last), "%s", de->d_name);
-        }
-        closedir(d);
-        if (last[0] == '\0')
+        last_idx_path(p, idx, sizeof(idx));
+        if (idx[0] == '\0')
             continue;
-        char idx[800];
-        snprintf(idx, sizeof(idx), "%s/%.20s.idx", p, last);
-        unlink(idx);
+        snprintf(copy, sizeof(copy), "%s/" PERIODIC_COPY, p);
+        if (!periodic || copy_file(copy, idx) != 0)
+            unlink(idx);
     }
 }
 
 /*
- * Recovery of partitions dir/0..n-1: after a crash (no checkpoint: the
- * whole last segment is scanned, as every open did before checkpoints) and
- * after a clean close (open uses the checkpoint), each from the page cache
- * (every file read in first) and evicted.
+ * Recovery of partitions dir/0..n-1: after a crash with no checkpoint (the
+ * whole last segment is scanned, as every open did before checkpoints),
+ * after a crash that left the last periodic checkpoint, and after a clean
+ * close (open uses the close checkpoint), each from the page cache (every
+ * file read in first) and evicted.
  */
 static void recovery_bench(const char *dir, unsigned n, struct storage_log **logs,
                            const char *what)
 {
-    static const char *const kind[2] = {"clean close", "crash (no checkpoint)"};
-    for (int crash = 1; crash >= 0; crash--) {
+    static const char *const kind[3] = {"clean close", "crash (periodic checkpoint)",
+                                        "crash (no checkpoint)"};
+    for (int k = 2; k >= 0; k--) {
         double warm_d, cold_d;
-        if (crash)
-            remove_checkpoints(dir, n); /* fill's close wrote them */
+        if (k > 0)
+            crash_checkpoints(dir, n, k == 1); /* fill's close wrote the close checkpoint */
         writeback(dir, -1);
         double warm = time_open(dir, n, logs, &warm_d);
-        if (crash)
-            remove_checkpoints(dir, n); /* the close above wrote them again */
+        if (k > 0)
+            crash_checkpoints(dir, n, k == 1); /* the close above wrote it again */
         writeback(dir, 1);
         double cold = time_open(dir, n, logs, &cold_d);
         printf("recovery, %s, after %s: open %.3f s (durable %.3f s) page cache, "
                "open %.3f s (durable %.3f s) evicted; %.1f MiB scanned\n",
-               what, kind[crash], warm, warm_d, cold, cold_d, (double)scanned_bytes / 1048576.0);
+               what, kind[k], warm, warm_d, cold, cold_d, (double)scanned_bytes / 1048576.0);
         fflush(stdout);
     }
 }
