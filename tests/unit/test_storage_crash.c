@@ -301,7 +301,8 @@ static int copy_idx(void *arg, const char *name)
  * check_power_loss, but the image also holds every index file as last
  * written (checkpoints included) while the logs hold only their synced
  * bytes: a checkpoint covering bytes that were not durable would be found
- * covering more than the file holds. *used gets recovery's checkpoint_used.
+ * covering more than the file holds. *rec (optional) gets what recovery
+ * did; without it an image with no index file to copy is not reopened.
  */
 static unsigned check_power_loss_idx_written_back(struct storage_memfs *m, uint64_t segment_bytes,
                                                   uint64_t durable, const uint64_t *terms,
@@ -313,6 +314,11 @@ static unsigned check_power_loss_idx_written_back(struct storage_memfs *m, uint6
     /* After a stop_after the source refuses calls: nothing to copy then. */
     if (mfs->list_dir(mfs->ctx, FIX_DIR, copy_idx, &ic) != 0)
         ic.copied = 0;
+    if (ic.copied == 0 && rec == NULL) {
+        /* The same image check_power_loss opens: nothing more to learn. */
+        storage_memfs_destroy(c);
+        return 0;
+    }
     struct storage_log_options o = fix_options(storage_memfs_fs(c), segment_bytes);
     struct storage_log *log = NULL;
     char msg[512];
@@ -437,8 +443,7 @@ START_TEST(test_power_loss_after_every_io_call)
             storage_log_close(log);
         }
         check_power_loss(m, 1024, durable, terms);
-        struct storage_log_recovery rec_n;
-        check_power_loss_idx_written_back(m, 1024, durable, terms, &rec_n);
+        check_power_loss_idx_written_back(m, 1024, durable, terms, NULL);
         storage_memfs_destroy(m);
     }
 }
