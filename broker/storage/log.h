@@ -26,7 +26,7 @@
  * call below; the only other thread that touches it is the syncer's
  * (syncer.h), which runs fdatasync on it. A call that needs the syncer to be
  * idle on this log (truncation, prefix drop, close) waits for the fdatasync
- * in flight, if any.
+ * in flight, if any, at most sync_wait_ms (see storage_log_close).
  *
  * Checkpoints: the active segment's .idx describes a prefix [0, covered)
  * of it, so that open scans only the bytes after it. It is written at
