@@ -722,6 +722,7 @@ void raft_status(const struct raft *r, struct raft_status *s)
     s->snapshot_term = r->log.snapshot_term;
     s->uncommitted_bytes = r->uncommitted_bytes;
     s->transfer_to = r->transfer_to;
+    s->msgs_dropped = r->msgs_dropped;
     s->config = r->config;
     s->n_progress = r->n_progress;
     for (uint32_t i = 0; i < r->n_progress; i++) {

@@ -355,6 +355,7 @@ struct raft_status {
     raft_term_t snapshot_term;
     uint64_t uncommitted_bytes;
     raft_id_t transfer_to;  /* 0: no transfer in progress */
+    uint64_t msgs_dropped;  /* outbox overflow (RAFT_OUTBOX_MAX per update), like loss */
     struct raft_config config;
     uint32_t n_progress;    /* leader only */
     struct raft_progress_status progress[RAFT_SERVERS_MAX];
