@@ -262,10 +262,18 @@ int main(int argc, char **argv)
             show_swarm = true;
         } else if (strcmp(a, "--seeds") == 0) {
             ok = parse_u64(a, v, &seeds), i++;
+            if (ok && seeds == 0) {
+                fprintf(stderr, "raftmq-sim: --seeds must be at least 1\n");
+                ok = false;
+            }
         } else if (strcmp(a, "--seed") == 0) {
             ok = parse_u64(a, v, &first), i++;
         } else if (strcmp(a, "--steps") == 0) {
             ok = parse_u64(a, v, &steps), i++;
+            if (ok && steps == 0) {
+                fprintf(stderr, "raftmq-sim: --steps must be at least 1\n");
+                ok = false;
+            }
         } else if (strcmp(a, "--nodes") == 0) {
             ok = parse_u64(a, v, &nodes), i++;
             if (ok && nodes != 3 && nodes != 5) {
