@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench/bench.h"
 #include "wire/batch.h"
 #include "wire/crc32c.h"
 #include "wire/frame.h"
@@ -24,19 +25,6 @@
 static int runs = 5;
 static double seconds_per_run = 0.3;
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /*
  * Runs `op` repeatedly for about seconds_per_run, `runs` times, and returns
  * the median rate of units per second (op returns how many units it did).
@@ -46,15 +34,14 @@ static double median_rate(double (*op)(void *), void *ctx)
     double rates[64];
     int n = runs < 64 ? runs : 64;
     for (int r = 0; r < n; r++) {
-        double units = 0, start = now_s(), elapsed;
+        double units = 0, start = bench_now_s(), elapsed;
         do {
             units += op(ctx);
-            elapsed = now_s() - start;
+            elapsed = bench_now_s() - start;
         } while (elapsed < seconds_per_run);
         rates[r] = units / elapsed;
     }
-    qsort(rates, (size_t)n, sizeof(double), cmp_double);
-    return rates[n / 2];
+    return bench_median(rates, (size_t)n);
 }
 
 /* ---- payloads ------------------------------------------------------------ */

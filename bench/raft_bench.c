@@ -13,18 +13,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "bench/bench.h"
 #include "raft/raft.h"
 
 #define NODES 3
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void usage(FILE *out)
 {
@@ -128,7 +121,7 @@ static double run(uint64_t entries, uint32_t size, uint32_t batch)
         die("malloc", RAFT_ENOMEM);
     memset(payload, 0xAB, size);
     uint64_t start_committed = c.committed;
-    double t0 = now_seconds();
+    double t0 = bench_now_s();
     uint64_t proposed = 0;
     while (proposed < entries) {
         for (uint32_t i = 0; i < batch && proposed < entries; i++) {
@@ -142,7 +135,7 @@ static double run(uint64_t entries, uint32_t size, uint32_t batch)
         settle(&c);
     }
     settle(&c);
-    double elapsed = now_seconds() - t0;
+    double elapsed = bench_now_s() - t0;
     uint64_t committed = c.committed - start_committed;
     if (committed < entries) {
         fprintf(stderr, "raftmq-raft-bench: only %llu of %llu entries committed\n",
@@ -152,12 +145,6 @@ static double run(uint64_t entries, uint32_t size, uint32_t batch)
     free(payload);
     cluster_free(&c);
     return (double)entries / elapsed;
-}
-
-static int compare_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
 }
 
 static void measure(uint64_t entries, uint32_t size, int runs, uint32_t batch)
@@ -173,8 +160,7 @@ static void measure(uint64_t entries, uint32_t size, int runs, uint32_t batch)
         printf("  run %d: %.2f M entries/s  %.2f GB/s\n", i + 1, rates[i] / 1e6,
                rates[i] * size / 1e9);
     }
-    qsort(rates, (size_t)runs, sizeof(rates[0]), compare_double);
-    double median = rates[runs / 2];
+    double median = bench_median(rates, (size_t)runs);
     printf("  median: %.2f M entries/s  %.2f GB/s (payload bytes committed)\n", median / 1e6,
            median * size / 1e9);
 }

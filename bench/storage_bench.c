@@ -32,6 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench/bench.h"
 #include "broker/storage/log.h"
 #include "broker/storage/syncer.h"
 
@@ -46,13 +47,6 @@ static int want(const char *part)
     return only == NULL || strcmp(only, part) == 0;
 }
 static char scratch[512];
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static void die(const char *what, int rc, const char *msg)
 {
@@ -95,12 +89,12 @@ static double dd_rate(void)
     char cmd[1024];
     snprintf(cmd, sizeof(cmd),
              "dd if=/dev/zero of=%s/dd.tmp bs=1M count=1024 conv=fdatasync 2>/dev/null", scratch);
-    double t = now_s();
+    double t = bench_now_s();
     if (system(cmd) != 0) {
         fprintf(stderr, "dd failed\n");
         return 0;
     }
-    t = now_s() - t;
+    t = bench_now_s() - t;
     snprintf(cmd, sizeof(cmd), "%s/dd.tmp", scratch);
     unlink(cmd);
     return 1073741824.0 / t;
@@ -126,11 +120,11 @@ static struct append_result run_appends(uint32_t size, enum storage_fsync_policy
     struct storage_entry e = {.term = 1, .type = 1, .offset_count = 10, .payload = payload,
                               .payload_len = size};
     uint64_t durable = 0, start_fsyncs = storage_syncer_fsync_count(s);
-    double t0 = now_s(), t = t0;
+    double t0 = bench_now_s(), t = t0;
     /* Stop appending after `seconds`, then count what became durable. */
     /* At most 1 GiB per run: the scratch disk is shared. */
     uint64_t entries_max = (1ull << 30) / size;
-    while ((t = now_s()) - t0 < seconds && durable < entries_max) {
+    while ((t = bench_now_s()) - t0 < seconds && durable < entries_max) {
         uint64_t last = storage_log_last_index(log);
         if (policy == STORAGE_FSYNC_NEVER || last - durable < appenders) {
             e.index = last + 1;
@@ -301,7 +295,7 @@ static double time_open(const char *dir, unsigned n, struct storage_log **logs,
     if (storage_syncer_create(n, &s) != 0)
         die("syncer", 1, NULL);
     scanned_bytes = 0;
-    double t0 = now_s();
+    double t0 = bench_now_s();
     for (unsigned i = 0; i < n; i++) {
         char p[700];
         snprintf(p, sizeof(p), "%s/%u", dir, i);
@@ -309,7 +303,7 @@ static double time_open(const char *dir, unsigned n, struct storage_log **logs,
         logs[i] = open_log(p, STORAGE_FSYNC_ALWAYS, s, &rec);
         scanned_bytes += rec.bytes_scanned;
     }
-    double opened = now_s() - t0;
+    double opened = bench_now_s() - t0;
     for (unsigned i = 0; i < n; i++)
         storage_log_request_sync(logs[i]);
     unsigned done = 0;
@@ -324,7 +318,7 @@ static double time_open(const char *dir, unsigned n, struct storage_log **logs,
             done += c[i].durable_index == storage_log_last_index(c[i].log);
         }
     }
-    *durable_s = now_s() - t0;
+    *durable_s = bench_now_s() - t0;
     for (unsigned i = 0; i < n; i++)
         storage_log_close(logs[i]);
     storage_syncer_destroy(s);
@@ -340,8 +334,8 @@ static double read_by_offset(struct storage_log *log, double secs)
     struct storage_read rd = {.buf = buf, .buf_cap = cap + STORAGE_ENTRY_BYTES_MAX,
                               .entries = entries, .entries_cap = 65536};
     uint64_t offset = storage_log_first_offset(log), bytes = 0, sink = 0;
-    double t0 = now_s(), t;
-    while ((t = now_s()) - t0 < secs || secs == 0) {
+    double t0 = bench_now_s(), t;
+    while ((t = bench_now_s()) - t0 < secs || secs == 0) {
         int rc = storage_log_read_offset(log, offset, cap, &rd);
         if (rc == STORAGE_ERR_RANGE) {
             if (secs == 0)

@@ -107,7 +107,7 @@ void raft_become_leader(struct raft *r)
     raft_progress_reset_all(r);
     /* §5.4.2 and §8: a leader commits entries of earlier terms only by
      * committing one of its own term, so it appends a no-op at once. */
-    int rc = raft_append_local(r, RAFT_ENTRY_NOOP, NULL, 0);
+    int rc = raft_append_entry(r, r->term, RAFT_ENTRY_NOOP, NULL, 0);
     if (rc != 0) {
         /* Without the no-op this leader could never commit: give way. */
         raft_become_follower(r, r->term, 0);

@@ -35,10 +35,14 @@ struct raft_progress {
     uint32_t stalled_heartbeats;     /* heartbeats since match last moved */
 };
 
+/* Messages queued for the next update. Their entry headers sit in
+ * `entries`, message after message, so each message's entries follow from
+ * the counts of those before it (linked when the update is handed out). */
 struct raft_outbox {
     struct raft_msg *msgs;
-    size_t *entries_at; /* offset of each message's entries in raft.msg_entries */
     size_t n, cap;
+    struct raft_entry *entries;
+    size_t n_entries, cap_entries;
 };
 
 struct raft_vote {
@@ -91,8 +95,6 @@ struct raft {
     raft_index_t unstable_from; /* entries >= this still have to be handed out */
     struct raft_outbox now;
     struct raft_outbox after_persist;
-    struct raft_entry *msg_entries;
-    size_t n_msg_entries, cap_msg_entries;
     struct raft_entry *scratch; /* update.entries then update.committed */
     size_t cap_scratch;
     uint64_t msgs_dropped; /* outbox overflow: counted like network loss */
@@ -105,7 +107,7 @@ void raft_become_follower(struct raft *r, raft_term_t term, raft_id_t leader);
 void raft_reset_election_timer(struct raft *r);
 bool raft_is_voter(const struct raft *r, raft_id_t id);
 uint32_t raft_quorum(const struct raft *r);
-int raft_append_local(struct raft *r, uint8_t type, const void *data, uint32_t len);
+int raft_append_entry(struct raft *r, raft_term_t term, uint8_t type, const void *data, uint32_t len);
 void raft_recompute_config(struct raft *r);
 void raft_truncate_suffix(struct raft *r, raft_index_t from);
 struct raft_progress *raft_progress_find(struct raft *r, raft_id_t id);
@@ -120,7 +122,6 @@ bool raft_in_lease(const struct raft *r);
 /* replication.c */
 void raft_progress_reset_all(struct raft *r);
 void raft_progress_sync(struct raft *r);
-bool raft_send_append(struct raft *r, struct raft_progress *pr);
 void raft_sync_follower(struct raft *r, struct raft_progress *pr);
 void raft_broadcast_append(struct raft *r);
 void raft_broadcast_heartbeat(struct raft *r);

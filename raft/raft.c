@@ -117,21 +117,30 @@ static int validate_options(const struct raft_options *o)
     return 0;
 }
 
-/* The configuration in effect after the log was restored or cut: the last
- * CONFIG entry in the log, else the snapshot's (diss. §4.1). */
-void raft_recompute_config(struct raft *r)
+/* The configuration in effect at `index`: the last CONFIG entry at or
+ * before it, else the snapshot's (diss. §4.1: a server uses the latest
+ * configuration in its log, committed or not). *from gets the entry's
+ * index (the snapshot index for the snapshot's). */
+static void config_at(const struct raft *r, raft_index_t index, struct raft_config *out,
+                      raft_index_t *from)
 {
-    r->config = r->snapshot_config;
-    r->config_index = r->log.snapshot_index;
-    for (raft_index_t i = raft_log_last(&r->log); i > r->log.snapshot_index; i--) {
+    for (raft_index_t i = index; i > r->log.snapshot_index; i--) {
         const struct raft_entry *e = raft_log_get(&r->log, i);
         if (e->type != RAFT_ENTRY_CONFIG)
             continue;
-        int rc = raft_config_decode(e->data, e->len, &r->config);
+        int rc = raft_config_decode(e->data, e->len, out);
         RAFT_ASSERT(rc == 0 && "CONFIG entries are validated before they enter the log");
-        r->config_index = i;
-        break;
+        *from = i;
+        return;
     }
+    *out = r->snapshot_config;
+    *from = r->log.snapshot_index;
+}
+
+/* After the log was restored or cut. */
+void raft_recompute_config(struct raft *r)
+{
+    config_at(r, raft_log_last(&r->log), &r->config, &r->config_index);
 }
 
 int raft_create(struct raft **out, const struct raft_options *o, const struct raft_restore *restore)
@@ -203,7 +212,7 @@ int raft_create(struct raft **out, const struct raft_options *o, const struct ra
 static void outbox_free(struct raft_outbox *b)
 {
     free(b->msgs);
-    free(b->entries_at);
+    free(b->entries);
 }
 
 void raft_destroy(struct raft *r)
@@ -213,7 +222,6 @@ void raft_destroy(struct raft *r)
     raft_log_free(&r->log);
     outbox_free(&r->now);
     outbox_free(&r->after_persist);
-    free(r->msg_entries);
     free(r->scratch);
     free(r);
 }
@@ -254,25 +262,21 @@ void raft_send(struct raft *r, const struct raft_msg *m, raft_index_t first_entr
         r->msgs_dropped++;
         return;
     }
-    size_t cap_msgs = b->cap, cap_at = b->cap;
-    if (!grow((void **)&b->msgs, &cap_msgs, b->n + 1, sizeof(*b->msgs)) ||
-        !grow((void **)&b->entries_at, &cap_at, b->n + 1, sizeof(*b->entries_at)) ||
-        !grow((void **)&r->msg_entries, &r->cap_msg_entries, r->n_msg_entries + n_entries,
-              sizeof(*r->msg_entries))) {
+    if (!grow((void **)&b->msgs, &b->cap, b->n + 1, sizeof(*b->msgs)) ||
+        !grow((void **)&b->entries, &b->cap_entries, b->n_entries + n_entries,
+              sizeof(*b->entries))) {
         r->msgs_dropped++;
         return;
     }
-    b->cap = cap_msgs < cap_at ? cap_msgs : cap_at;
     b->msgs[b->n] = *m;
     b->msgs[b->n].n_entries = n_entries;
     b->msgs[b->n].entries = NULL;
-    b->entries_at[b->n] = r->n_msg_entries;
     /* Entries are consecutive in the log but the log is a ring: copy the
      * (small) entry headers; payloads stay where they are. */
     for (uint32_t i = 0; i < n_entries; i++) {
         const struct raft_entry *e = raft_log_get(&r->log, first_entry + i);
         RAFT_ASSERT(e != NULL);
-        r->msg_entries[r->n_msg_entries++] = *e;
+        b->entries[b->n_entries++] = *e;
     }
     b->n++;
 }
@@ -298,9 +302,10 @@ void raft_become_follower(struct raft *r, raft_term_t term, raft_id_t leader)
 
 /* ---- the log, seen from the core ---------------------------------------------- */
 
-int raft_append_local(struct raft *r, uint8_t type, const void *data, uint32_t len)
+/* Appends one entry (a leader's own, or one received from the leader). */
+int raft_append_entry(struct raft *r, raft_term_t term, uint8_t type, const void *data, uint32_t len)
 {
-    int rc = raft_log_append(&r->log, r->term, type, data, len);
+    int rc = raft_log_append(&r->log, term, type, data, len);
     if (rc != 0)
         return rc;
     if (type == RAFT_ENTRY_CONFIG) {
@@ -489,7 +494,7 @@ int raft_propose(struct raft *r, const void *data, uint32_t len, raft_index_t *i
         return RAFT_EINVAL;
     if (r->uncommitted_bytes + len > r->o.max_uncommitted_bytes)
         return RAFT_EBUSY;
-    int rc = raft_append_local(r, RAFT_ENTRY_DATA, data, len);
+    int rc = raft_append_entry(r, r->term, RAFT_ENTRY_DATA, data, len);
     if (rc != 0)
         return rc;
     r->uncommitted_bytes += len;
@@ -583,7 +588,7 @@ int raft_change_membership(struct raft *r, enum raft_change change, raft_id_t id
     }
     uint8_t buf[RAFT_CONFIG_ENCODED_MAX];
     size_t len = raft_config_encode(&next, buf);
-    int rc = raft_append_local(r, RAFT_ENTRY_CONFIG, buf, (uint32_t)len);
+    int rc = raft_append_entry(r, r->term, RAFT_ENTRY_CONFIG, buf, (uint32_t)len);
     if (rc != 0)
         return rc;
     r->pending_config_index = raft_log_last(&r->log);
@@ -607,15 +612,9 @@ int raft_compact(struct raft *r, raft_index_t index)
     bool known = raft_log_term(&r->log, index, &term);
     RAFT_ASSERT(known);
     /* The snapshot carries the configuration as of `index`. */
-    struct raft_config at = r->snapshot_config;
-    for (raft_index_t i = index; i > r->log.snapshot_index; i--) {
-        const struct raft_entry *e = raft_log_get(&r->log, i);
-        if (e->type == RAFT_ENTRY_CONFIG) {
-            int rc = raft_config_decode(e->data, e->len, &at);
-            RAFT_ASSERT(rc == 0);
-            break;
-        }
-    }
+    struct raft_config at;
+    raft_index_t from;
+    config_at(r, index, &at, &from);
     r->snapshot_config = at;
     raft_log_compact(&r->log, index, term);
     return 0;
@@ -643,10 +642,14 @@ bool raft_has_update(const struct raft *r)
            r->commit > r->applied;
 }
 
-static void link_entries(struct raft *r, struct raft_outbox *b)
+static void link_entries(struct raft_outbox *b)
 {
-    for (size_t i = 0; i < b->n; i++)
-        b->msgs[i].entries = b->msgs[i].n_entries ? r->msg_entries + b->entries_at[i] : NULL;
+    size_t at = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        b->msgs[i].entries = b->msgs[i].n_entries ? b->entries + at : NULL;
+        at += b->msgs[i].n_entries;
+    }
+    RAFT_ASSERT(at == b->n_entries);
 }
 
 void raft_update_get(struct raft *r, struct raft_update *u)
@@ -680,8 +683,8 @@ void raft_update_get(struct raft *r, struct raft_update *u)
     u->hard_state.term = r->term;
     u->hard_state.vote = r->vote;
     u->hard_state.commit = r->commit;
-    link_entries(r, &r->now);
-    link_entries(r, &r->after_persist);
+    link_entries(&r->now);
+    link_entries(&r->after_persist);
     u->msgs = r->now.msgs;
     u->n_msgs = (uint32_t)r->now.n;
     u->msgs_after_persist = r->after_persist.msgs;
@@ -697,9 +700,8 @@ void raft_update_get(struct raft *r, struct raft_update *u)
     r->unstable_from = last + 1;
     r->hard_state_dirty = false;
     r->applied = r->commit;
-    r->now.n = 0;
-    r->after_persist.n = 0;
-    r->n_msg_entries = 0;
+    r->now.n = r->now.n_entries = 0;
+    r->after_persist.n = r->after_persist.n_entries = 0;
 }
 
 /* ---- inspection --------------------------------------------------------------------- */

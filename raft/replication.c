@@ -148,11 +148,6 @@ static bool send_append(struct raft *r, struct raft_progress *pr, bool force)
     return true;
 }
 
-bool raft_send_append(struct raft *r, struct raft_progress *pr)
-{
-    return send_append(r, pr, false);
-}
-
 /* Sends what the follower lacks now, even if the window says it is all in
  * flight: a rejection then resets it to probing at once. */
 void raft_sync_follower(struct raft *r, struct raft_progress *pr)
@@ -325,14 +320,6 @@ static raft_index_t find_conflict_by_term(const struct raft *r, raft_index_t ind
     return r->log.snapshot_index;
 }
 
-static int append_entry(struct raft *r, const struct raft_entry *e)
-{
-    int rc = raft_log_append(&r->log, e->term, e->type, e->data, e->len);
-    if (rc == 0 && e->type == RAFT_ENTRY_CONFIG)
-        raft_recompute_config(r); /* in effect once appended (diss. §4.1) */
-    return rc;
-}
-
 int raft_step_append(struct raft *r, const struct raft_msg *m)
 {
     RAFT_ASSERT(m->term == r->term);
@@ -367,7 +354,7 @@ int raft_step_append(struct raft *r, const struct raft_msg *m)
                 continue;
             raft_truncate_suffix(r, e->index);
         }
-        int rc = append_entry(r, e);
+        int rc = raft_append_entry(r, e->term, e->type, e->data, e->len);
         if (rc != 0)
             return rc;
     }

@@ -1001,9 +1001,7 @@ int storage_log_apply_retention(struct storage_log *log, const struct storage_re
     pthread_mutex_lock(&log->lock);
     if (rc == 0)
         rc = wait_idle_locked(log);
-    uint64_t total = 0;
-    for (size_t i = 0; i < log->nsegs; i++)
-        total += log->segs[i]->size;
+    uint64_t total = storage_log_bytes(log);
     while (rc == 0 && log->nsegs > 1) {
         struct storage_segment *s = log->segs[0];
         if (s->last_index > index_max)
