@@ -518,6 +518,13 @@ int main(int argc, char **argv)
             break;
         case 'o':
             only = optarg;
+            if (strcmp(only, "append") != 0 && strcmp(only, "big") != 0 &&
+                strcmp(only, "small") != 0 && strcmp(only, "many") != 0) {
+                fprintf(stderr,
+                        "raftmq-storage-bench: --only takes append, big, small or many, not '%s'\n",
+                        only);
+                return 2;
+            }
             break;
         case 'h':
             usage(stdout);
