@@ -69,6 +69,9 @@ LIB := $(BUILD)/lib
 WIRE_SRC := $(wildcard wire/*.c)
 RAFT_SRC := $(wildcard raft/*.c)
 STORAGE_SRC := $(wildcard broker/storage/*.c)
+# The broker's modules (everything in broker/ but main.c) form a library, so
+# unit tests link them; broker/main.c is the raftmq-broker program.
+BROKER_SRC := $(filter-out broker/main.c,$(wildcard broker/*.c))
 SIM_SRC := $(wildcard tests/sim/*.c)
 UNIT_TEST_SRC := $(wildcard tests/unit/*.c)
 FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
@@ -79,7 +82,12 @@ RAFT_LIB := $(LIB)/libraftmq_raft.a
 RAFT_LIB_TEST := $(TST)/lib/libraftmq_raft.a
 STORAGE_LIB := $(LIB)/libraftmq_storage.a
 STORAGE_LIB_TEST := $(TST)/lib/libraftmq_storage.a
-LIBS := $(WIRE_LIB) $(RAFT_LIB) $(STORAGE_LIB)
+BROKER_LIB := $(LIB)/libraftmq_broker.a
+BROKER_LIB_TEST := $(TST)/lib/libraftmq_broker.a
+LIBS := $(WIRE_LIB) $(RAFT_LIB) $(STORAGE_LIB) $(BROKER_LIB)
+# Everything the broker program links, in link order.
+BROKER_LINK := $(BROKER_LIB) $(STORAGE_LIB) $(RAFT_LIB) $(WIRE_LIB)
+BROKER_LINK_TEST := $(BROKER_LIB_TEST) $(STORAGE_LIB_TEST) $(RAFT_LIB_TEST) $(WIRE_LIB_TEST)
 PROGRAMS := $(BIN)/raftmq-codec-bench $(BIN)/raftmq-wire-vectors $(BIN)/raftmq-sim \
             $(BIN)/raftmq-raft-bench $(BIN)/raftmq-storage-bench
 # raftmq-wire-vectors is a development tool (it rewrites tests/vectors/): not installed.
@@ -213,6 +221,8 @@ $(RAFT_LIB): $(RAFT_SRC:%.c=$(REL)/obj/%.o)
 $(RAFT_LIB_TEST): $(RAFT_SRC:%.c=$(TST)/obj/%.o)
 $(STORAGE_LIB): $(STORAGE_SRC:%.c=$(REL)/obj/%.o)
 $(STORAGE_LIB_TEST): $(STORAGE_SRC:%.c=$(TST)/obj/%.o)
+$(BROKER_LIB): $(BROKER_SRC:%.c=$(REL)/obj/%.o)
+$(BROKER_LIB_TEST): $(BROKER_SRC:%.c=$(TST)/obj/%.o)
 
 # Two separate pattern rules: one rule with two target patterns would be a
 # grouped target, building both variants whenever either is needed.
@@ -238,7 +248,7 @@ $(BIN)/raftmq-wire-vectors: $(REL)/obj/tests/vectors/wire_vectors_main.o \
 	$(Q)$(CC) $(RELEASE_CFLAGS) $^ $(PKG_LIBS) -o $@
 
 $(UNIT_TESTS): $(UNIT_TEST_SRC:%.c=$(TST)/obj/%.o) $(TST)/obj/tests/vectors/examples.o \
-               $(STORAGE_LIB_TEST) $(RAFT_LIB_TEST) $(WIRE_LIB_TEST)
+               $(BROKER_LINK_TEST)
 	@mkdir -p $(@D)
 	$(call quiet,LD,$@)
 	$(Q)$(CC) $(TEST_CFLAGS) $^ $(PKG_LIBS) $(CHECK_LIBS) -lpthread -o $@
