@@ -21,6 +21,7 @@ static const struct {
     {"raft", raft_suite},
     {"storage", storage_suite}, {"storage_crash", storage_crash_suite},
     {"config", config_suite},
+    {"peer_codec", peer_codec_suite},
 };
 
 int main(int argc, char **argv)

@@ -14,5 +14,6 @@ Suite *raft_suite(void);
 Suite *storage_suite(void);
 Suite *storage_crash_suite(void);
 Suite *config_suite(void);
+Suite *peer_codec_suite(void);
 
 #endif
