@@ -169,11 +169,12 @@ static uint32_t broker_index(const uint32_t *brokers, uint32_t n_brokers, uint32
 
 /*
  * The broker index where a new topic's preferred leaders start: the broker
- * leading the fewest partitions, ties to the lowest id. Returns n_brokers if
- * the count array cannot be allocated, and the caller then starts at 0:
- * still a valid placement, only less balanced.
+ * leading the fewest partitions, ties to the lowest id. If the count array
+ * cannot be allocated it returns 0: still a valid placement (followers apply
+ * whatever the leader chose), only less balanced.
  */
-static uint32_t placement_start(const struct md_state *s, const uint32_t *brokers, uint32_t n_brokers)
+static uint32_t placement_start(const struct md_state *s, const uint32_t *brokers,
+                                uint32_t n_brokers)
 {
     uint64_t *led = calloc(n_brokers, sizeof(*led));
     if (led == NULL)
@@ -256,7 +257,7 @@ int md_encode_delete(const struct md_state *s, const void *name, size_t name_len
     *len = 0;
     if (!wire_topic_name_valid(name, name_len))
         return fail(WIRE_ERR_INVALID_TOPIC_NAME, why, why_cap,
-                    "no topic has that name: topic names are 1 to %u characters of A-Z a-z 0-9 . _ -",
+                    "no topic has that name: names are 1 to %u characters of A-Z a-z 0-9 . _ -",
                     WIRE_TOPIC_NAME_BYTES_MAX);
     const struct md_topic *t = md_find(s, name, name_len);
     if (t == NULL)
@@ -278,7 +279,7 @@ int md_encode_delete(const struct md_state *s, const void *name, size_t name_len
 
 /* ---- decoding and apply ----------------------------------------------------- */
 
-/* An op decoded but not applied. A create's topic is heap-allocated and owned here until inserted. */
+/* An op decoded but not yet applied. A create's topic is owned here until it is inserted. */
 struct md_op {
     int kind;
     struct md_topic *topic;          /* create */
@@ -295,7 +296,7 @@ static int read_retention(struct wire_reader *r, const char *field, int64_t *val
     return err;
 }
 
-/* The fields of a create op after the kind. On success op->topic is a complete topic (id not set). */
+/* The fields of a create op after the kind. On success op->topic is complete but for its id. */
 static int decode_create(struct wire_reader *r, struct md_op *op)
 {
     struct md_topic *t = calloc(1, sizeof(*t));

@@ -1,4 +1,4 @@
-/* The metadata state machine: topics and partition assignments, changed only by committed metadata ops. */
+/* The metadata state machine: topics and partition assignments, changed only by committed ops. */
 #ifndef RAFTMQ_BROKER_METADATA_H
 #define RAFTMQ_BROKER_METADATA_H
 
@@ -31,15 +31,15 @@
 /* Version of the op encoding this build writes and reads (element 0 of every op). */
 #define MD_OP_FORMAT_VERSION 1u
 
-static_assert(WIRE_PARTITIONS_MAX <= 0xffffu, "a partition number fits the low 16 bits of a group id");
+static_assert(WIRE_PARTITIONS_MAX <= 0xffffu, "a partition fits the low 16 bits of a group id");
 
 struct md_partition {
     uint32_t n_replicas;                   /* = the topic's replication_factor */
-    uint32_t replicas[WIRE_REPLICAS_MAX];  /* broker ids, non-zero, distinct; [0] = preferred leader */
+    uint32_t replicas[WIRE_REPLICAS_MAX]; /* broker ids, non-zero, distinct; [0]: preferred leader */
 };
 
 struct md_topic {
-    uint64_t id;              /* the Raft index of the op that created it: unique forever, never reused */
+    uint64_t id; /* the Raft index of the op that created it: unique forever, never reused */
     char name[WIRE_TOPIC_NAME_BYTES_MAX + 1]; /* NUL-terminated; valid per wire_topic_name_valid */
     uint32_t name_len;
     uint32_t n_partitions;       /* 1..WIRE_PARTITIONS_MAX */
@@ -75,7 +75,7 @@ uint32_t md_topic_count(const struct md_state *s);
 /* Iteration in name order, i in 0..count-1 (NULL beyond). Indexes shift when topics come or go. */
 const struct md_topic *md_topic_at(const struct md_state *s, uint32_t i);
 
-/* Group ids of partition Raft groups on the wire: topic_id << 16 | partition (0 = the metadata group). */
+/* Group ids of partition Raft groups on the wire: topic_id << 16 | partition (0: metadata group). */
 static inline uint64_t md_group_id(uint64_t topic_id, uint32_t partition)
 {
     return topic_id << 16 | partition;
@@ -135,7 +135,7 @@ int md_encode_create(const struct md_state *s, const struct wire_create_topic_re
 int md_encode_delete(const struct md_state *s, const void *name, size_t name_len, uint8_t *out,
                      size_t cap, size_t *len, char *why, size_t why_cap);
 
-/* A capacity that always suffices for a create op of this shape (any name, retention, broker ids). */
+/* A capacity that always suffices for a create op of this shape (any name, retentions, ids). */
 size_t md_op_bytes_max(uint32_t partitions, uint32_t replication_factor);
 /* A capacity that always suffices for a delete op. */
 #define MD_DELETE_OP_BYTES_MAX ((size_t)(1 + 5 + 5 + 2 + WIRE_TOPIC_NAME_BYTES_MAX + 9))
@@ -153,7 +153,7 @@ struct md_apply_result {
      */
     int error;
     const struct md_topic *created; /* create: the new topic (owned by the state); else NULL */
-    struct md_topic *removed;       /* delete: the removed topic, now owned by the caller: md_topic_free */
+    struct md_topic *removed;       /* delete: the removed topic, now the caller's: md_topic_free */
     char why[160]; /* a sentence for the log when md_apply failed or res->error is set; else "" */
 };
 
@@ -174,7 +174,8 @@ struct md_apply_result {
 int md_apply(struct md_state *s, uint64_t index, const void *payload, size_t len,
              struct md_apply_result *res);
 
-/* Records a metadata-group entry that is not an op (no-op, configuration) as applied. index > applied_index. */
+/* Records a metadata-group entry that is not an op (no-op, configuration) as applied (asserted
+ * index > applied_index). */
 void md_set_applied(struct md_state *s, uint64_t index);
 
 /* Frees a topic handed over by md_apply (res->removed). NULL is fine. */
