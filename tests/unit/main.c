@@ -22,6 +22,7 @@ static const struct {
     {"storage", storage_suite}, {"storage_crash", storage_crash_suite},
     {"config", config_suite},
     {"peer_codec", peer_codec_suite},
+    {"metadata", metadata_suite},
 };
 
 int main(int argc, char **argv)
