@@ -294,6 +294,17 @@ $(BIN)/raftmq-storage-bench: $(REL)/obj/bench/storage_bench.o $(STORAGE_LIB) $(W
 	$(call quiet,LD,$@)
 	$(Q)$(CC) $(RELEASE_CFLAGS) $^ $(PKG_LIBS) -lpthread -o $@
 
+# ---- cluster test: raftmq-badinput (tests/cluster/test_bad_input.sh) --------
+# Sends a running broker malformed and refused requests over ZeroMQ and checks
+# each answer. A test tool, built with `make build` but not installed.
+build: $(BIN)/raftmq-badinput
+
+$(BIN)/raftmq-badinput: $(REL)/obj/tests/cluster/badinput.o $(WIRE_LIB)
+	@mkdir -p $(@D)
+	$(call quiet,LD,$@)
+	$(Q)$(CC) $(RELEASE_CFLAGS) $^ $(PKG_LIBS) -o $@
+# ---- end raftmq-badinput ------------------------------------------------------
+
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(WIRE_SRC) $(wildcard wire/*.h)
 	@mkdir -p $(@D)
 	$(call quiet,FUZZ,$@)
