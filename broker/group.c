@@ -35,7 +35,8 @@ static raft_term_t group_term_at(struct group *g, raft_index_t index)
 {
     if (index == 0)
         return 0;
-    const struct raft_entry *e = raft_entry_get(g->raft, index);
+    /* During group_open the core does not exist yet: storage only. */
+    const struct raft_entry *e = g->raft != NULL ? raft_entry_get(g->raft, index) : NULL;
     if (e != NULL)
         return e->term;
     uint64_t term = 0;
