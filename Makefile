@@ -88,11 +88,13 @@ LIBS := $(WIRE_LIB) $(RAFT_LIB) $(STORAGE_LIB) $(BROKER_LIB)
 # Everything the broker program links, in link order.
 BROKER_LINK := $(BROKER_LIB) $(STORAGE_LIB) $(RAFT_LIB) $(WIRE_LIB)
 BROKER_LINK_TEST := $(BROKER_LIB_TEST) $(STORAGE_LIB_TEST) $(RAFT_LIB_TEST) $(WIRE_LIB_TEST)
-PROGRAMS := $(BIN)/raftmq-codec-bench $(BIN)/raftmq-wire-vectors $(BIN)/raftmq-sim \
+PROGRAMS := $(BIN)/raftmq-broker $(BIN)/raftmq-codec-bench $(BIN)/raftmq-wire-vectors $(BIN)/raftmq-sim \
             $(BIN)/raftmq-raft-bench $(BIN)/raftmq-storage-bench
 # raftmq-wire-vectors is a development tool (it rewrites tests/vectors/): not installed.
-INSTALL_PROGRAMS := $(BIN)/raftmq-codec-bench $(BIN)/raftmq-raft-bench $(BIN)/raftmq-storage-bench
+INSTALL_PROGRAMS := $(BIN)/raftmq-broker $(BIN)/raftmq-codec-bench $(BIN)/raftmq-raft-bench $(BIN)/raftmq-storage-bench
 UNIT_TESTS := $(TST)/bin/raftmq-unit-tests
+# The broker built with the sanitizers: the cluster tests run it.
+BROKER_TEST := $(TST)/bin/raftmq-broker
 FUZZERS := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
 
 # ---- cluster test client and multi-process tests (tests/cluster/) --------------
@@ -138,7 +140,7 @@ test:
 	@.ci/deps
 	@$(MAKE) --no-print-directory test-run
 
-test-build: raft-purity $(UNIT_TESTS) $(FUZZERS) build $(BIN)/raftmq-sim-bug
+test-build: raft-purity $(UNIT_TESTS) $(FUZZERS) build $(BIN)/raftmq-sim-bug $(BROKER_TEST)
 
 # The last line is a plain "tests: N passed, 0 failed" summary (unit checks
 # plus fuzz targets) for CI; any failure stops the run with a non-zero status.
@@ -258,6 +260,16 @@ $(LIB)/%.a:
 $(TST)/lib/%.a:
 	$(archive)
 
+$(BIN)/raftmq-broker: $(REL)/obj/broker/main.o $(BROKER_LINK)
+	@mkdir -p $(@D)
+	$(call quiet,LD,$@)
+	$(Q)$(CC) $(RELEASE_CFLAGS) $^ $(PKG_LIBS) -lpthread -o $@
+
+$(BROKER_TEST): $(TST)/obj/broker/main.o $(BROKER_LINK_TEST)
+	@mkdir -p $(@D)
+	$(call quiet,LD,$@)
+	$(Q)$(CC) $(TEST_CFLAGS) $^ $(PKG_LIBS) -lpthread -o $@
+
 $(BIN)/raftmq-codec-bench: $(REL)/obj/bench/codec_bench.o $(WIRE_LIB)
 	@mkdir -p $(@D)
 	$(call quiet,LD,$@)
@@ -303,6 +315,17 @@ $(BIN)/raftmq-storage-bench: $(REL)/obj/bench/storage_bench.o $(STORAGE_LIB) $(W
 	@mkdir -p $(@D)
 	$(call quiet,LD,$@)
 	$(Q)$(CC) $(RELEASE_CFLAGS) $^ $(PKG_LIBS) -lpthread -o $@
+
+# ---- cluster test: raftmq-badinput (tests/cluster/test_bad_input.sh) --------
+# Sends a running broker malformed and refused requests over ZeroMQ and checks
+# each answer. A test tool, built with `make build` but not installed.
+build: $(BIN)/raftmq-badinput
+
+$(BIN)/raftmq-badinput: $(REL)/obj/tests/cluster/badinput.o $(WIRE_LIB)
+	@mkdir -p $(@D)
+	$(call quiet,LD,$@)
+	$(Q)$(CC) $(RELEASE_CFLAGS) $^ $(PKG_LIBS) -o $@
+# ---- end raftmq-badinput ------------------------------------------------------
 
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(WIRE_SRC) $(wildcard wire/*.h)
 	@mkdir -p $(@D)

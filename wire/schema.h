@@ -180,6 +180,17 @@
 
 #define WIRE_TIMEOUT_NOW_REQ_FIELDS(F) WIRE_PEER_HEADER_FIELDS(F)
 
+/* One Raft group the sender of a PEER_STATUS leads. */
+#define WIRE_GROUP_LEADER_FIELDS(F)                                             \
+    F(U64, group, 0)                                                            \
+    F(U64, term, 0) /* the sender's term as that group's leader */
+
+/* Sent by every broker to every peer about every 250 ms: liveness and leaders. */
+#define WIRE_PEER_STATUS_REQ_FIELDS(F)                                          \
+    F(U32, from, 0) /* sender's node id */                                      \
+    F(U64, metadata_applied, 0) /* last metadata-group index it has applied */  \
+    F(ARRAY, leaders, group_leader) /* the groups it leads right now */
+
 /* ---- error details: the body of a response whose error is not OK --------- */
 
 #define WIRE_NOT_LEADER_DETAIL_FIELDS(F)                                        \
@@ -221,6 +232,8 @@
     S(install_snapshot_req, WIRE_INSTALL_SNAPSHOT_REQ)     \
     S(install_snapshot_resp, WIRE_INSTALL_SNAPSHOT_RESP)   \
     S(timeout_now_req, WIRE_TIMEOUT_NOW_REQ)               \
+    S(group_leader, WIRE_GROUP_LEADER)                     \
+    S(peer_status_req, WIRE_PEER_STATUS_REQ)               \
     S(not_leader_detail, WIRE_NOT_LEADER_DETAIL)           \
     S(offset_range_detail, WIRE_OFFSET_RANGE_DETAIL)
 
@@ -244,9 +257,10 @@
     M(APPEND_ENTRIES, 32, append_entries_req, append_entries_resp)                  \
     M(REQUEST_VOTE, 33, request_vote_req, request_vote_resp)                        \
     M(INSTALL_SNAPSHOT, 34, install_snapshot_req, install_snapshot_resp)            \
-    M(TIMEOUT_NOW, 35, timeout_now_req, empty)
+    M(TIMEOUT_NOW, 35, timeout_now_req, empty)                                      \
+    M(PEER_STATUS, 36, peer_status_req, empty)
 
-#define WIRE_ONE_WAY_MESSAGES(O) O(TIMEOUT_NOW)
+#define WIRE_ONE_WAY_MESSAGES(O) O(TIMEOUT_NOW) O(PEER_STATUS)
 
 /*
  * Error details: E(ERROR NAME, detail struct). A response whose error has a

@@ -20,6 +20,9 @@ static const struct {
     {"frame", frame_suite},   {"vectors", vectors_suite}, {"batch", batch_suite},
     {"raft", raft_suite},
     {"storage", storage_suite}, {"storage_crash", storage_crash_suite},
+    {"config", config_suite},
+    {"peer_codec", peer_codec_suite},
+    {"metadata", metadata_suite},
 };
 
 int main(int argc, char **argv)

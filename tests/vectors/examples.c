@@ -273,6 +273,18 @@ static void timeout_now_req(struct wire_frame *f)
     f->body.timeout_now_req = (struct wire_timeout_now_req){.group = 7, .from = 1, .to = 2, .term = 4};
 }
 
+/* Broker 2 leads partition groups 7 (term 4) and 12 (term 9), not the metadata group. */
+static struct wire_group_leader led_groups[] = {{.group = 7, .term = 4}, {.group = 12, .term = 9}};
+
+static void peer_status_req(struct wire_frame *f)
+{
+    request(f, WIRE_PEER_STATUS, 0);
+    f->body.peer_status_req.from = 2;
+    f->body.peer_status_req.metadata_applied = 18;
+    f->body.peer_status_req.leaders.count = ARRAY_LEN(led_groups);
+    f->body.peer_status_req.leaders.items = led_groups;
+}
+
 static void unknown_topic_resp(struct wire_frame *f)
 {
     response(f, WIRE_FETCH, 9, WIRE_ERR_UNKNOWN_TOPIC, BYTES("unknown topic 'nope'"));
@@ -304,6 +316,7 @@ const struct wire_example wire_examples[] = {
     {"install_snapshot_req", install_snapshot_req},
     {"install_snapshot_resp", install_snapshot_resp},
     {"timeout_now_req", timeout_now_req},
+    {"peer_status_req", peer_status_req},
 };
 const size_t wire_examples_count = sizeof(wire_examples) / sizeof(wire_examples[0]);
 

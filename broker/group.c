@@ -1,0 +1,804 @@
+/* One Raft group on this broker: its core, its partition storage, and the host side of the core's contract (raft/raft.h). */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "broker/blog.h"
+#include "broker/broker.h"
+#include "broker/peer_codec.h"
+#include "wire/batch.h"
+#include "wire/byteorder.h"
+
+/*
+ * Hard-state metadata (storage_hardstate.meta), big-endian: u64 index and
+ * u64 term of the entry just before the first stored entry, once retention
+ * has dropped a prefix (so a restart knows the term of the log's base).
+ */
+#define GROUP_META_BYTES 16u
+
+static void storage_message(void *user_data, const char *line)
+{
+    struct group *g = user_data;
+    blog(BLOG_ERROR, g->name, "storage: %s", line);
+}
+
+bool group_is_leader(const struct group *g)
+{
+    return g->role == RAFT_LEADER;
+}
+
+/* Term of a stored or in-memory entry; 0 if unknown. */
+static raft_term_t group_term_at(struct group *g, raft_index_t index)
+{
+    if (index == 0)
+        return 0;
+    const struct raft_entry *e = raft_entry_get(g->raft, index);
+    if (e != NULL)
+        return e->term;
+    uint64_t term = 0;
+    if (storage_log_term(g->log, index, &term) != 0)
+        return 0;
+    return term;
+}
+
+/* Offset after entry `index` as stored (0 for index 0). */
+static int stored_offset_end(struct group *g, raft_index_t index, uint64_t *end)
+{
+    struct broker *b = g->b;
+    struct storage_read rd = {.buf = b->read_buf, .buf_cap = b->read_cap,
+                              .entries = b->read_entries, .entries_cap = 1};
+    int rc = storage_log_read_index(g->log, index, index, 1, &rd);
+    if (rc != 0 || rd.count != 1)
+        return rc != 0 ? rc : -1;
+    *end = rd.entries[0].first_offset + rd.entries[0].offset_count;
+    return 0;
+}
+
+/* Reads entries (from, last] of storage into one buffer for raft_create. */
+static int load_entries(struct group *g, raft_index_t after, struct raft_entry **out_entries,
+                        uint32_t *out_n, uint8_t **out_buf)
+{
+    struct broker *b = g->b;
+    raft_index_t last = storage_log_last_index(g->log);
+    *out_entries = NULL;
+    *out_n = 0;
+    *out_buf = NULL;
+    if (last <= after)
+        return 0;
+    uint64_t n = last - after;
+    if (n > UINT32_MAX / 2)
+        return -1;
+    struct raft_entry *entries = calloc(n, sizeof(*entries));
+    size_t buf_cap = 1u << 20, buf_len = 0;
+    uint8_t *buf = malloc(buf_cap);
+    uint32_t *offsets = calloc(n, sizeof(*offsets));
+    if (entries == NULL || buf == NULL || offsets == NULL)
+        goto fail;
+    raft_index_t next = after + 1;
+    uint32_t count = 0;
+    while (next <= last) {
+        struct storage_read rd = {.buf = b->read_buf, .buf_cap = b->read_cap,
+                                  .entries = b->read_entries, .entries_cap = b->read_entries_cap};
+        if (storage_log_read_index(g->log, next, last, b->read_cap / 2, &rd) != 0 || rd.count == 0)
+            goto fail;
+        for (size_t i = 0; i < rd.count; i++) {
+            const struct storage_entry *se = &rd.entries[i];
+            if (buf_len + se->payload_len > buf_cap) {
+                size_t cap = buf_cap;
+                while (buf_len + se->payload_len > cap)
+                    cap *= 2;
+                uint8_t *nb = realloc(buf, cap);
+                if (nb == NULL)
+                    goto fail;
+                buf = nb;
+                buf_cap = cap;
+            }
+            memcpy(buf + buf_len, se->payload, se->payload_len);
+            offsets[count] = (uint32_t)buf_len;
+            entries[count] = (struct raft_entry){.term = se->term, .index = se->index,
+                                                 .type = se->type, .len = se->payload_len};
+            buf_len += se->payload_len;
+            count++;
+            next = se->index + 1;
+        }
+    }
+    for (uint32_t i = 0; i < count; i++)
+        entries[i].data = buf + offsets[i];
+    free(offsets);
+    *out_entries = entries;
+    *out_n = count;
+    *out_buf = buf;
+    return 0;
+fail:
+    free(entries);
+    free(buf);
+    free(offsets);
+    return -1;
+}
+
+int group_open(struct broker *b, uint64_t id, const char *name, const char *dir,
+               const struct raft_config *config, struct group **out)
+{
+    *out = NULL;
+    struct group *g = calloc(1, sizeof(*g));
+    if (g == NULL)
+        return -1;
+    g->b = b;
+    g->id = id;
+    g->is_meta = id == 0;
+    g->topic_id = md_group_topic(id);
+    g->partition = md_group_partition(id);
+    g->config = *config;
+    snprintf(g->name, sizeof g->name, "%s", name);
+    snprintf(g->dir, sizeof g->dir, "%s", dir);
+    g->retention_ms = -1;
+    g->retention_bytes = -1;
+
+    struct storage_log_options so = {
+        .fsync_policy = (enum storage_fsync_policy)b->cfg.fsync_policy,
+        .segment_bytes = b->cfg.segment_bytes,
+        .syncer = b->syncer,
+        .user_data = g,
+        .message = storage_message,
+    };
+    struct storage_log_recovery rec;
+    char err[512] = "";
+    if (storage_log_open(dir, &so, &g->log, &rec, err, sizeof err) != 0) {
+        blog(BLOG_ERROR, g->name, "cannot open storage in %s: %s", dir, err);
+        free(g);
+        return -1;
+    }
+    if (rec.torn_bytes_truncated != 0 || rec.segments_scanned != 0)
+        blog(BLOG_INFO, g->name, "recovered storage: %" PRIu64 " segments, %" PRIu64
+             " scanned, %" PRIu64 " torn bytes cut", rec.segments, rec.segments_scanned,
+             rec.torn_bytes_truncated);
+    /* What an earlier process wrote may be in the page cache only: make it
+     * durable before the core counts it as persisted (it does for restored
+     * entries). One fdatasync per group at start. */
+    if (storage_log_sync(g->log) != 0) {
+        blog(BLOG_ERROR, g->name, "cannot sync storage in %s: %s", dir, storage_log_errmsg(g->log));
+        storage_log_close(g->log);
+        free(g);
+        return -1;
+    }
+    struct storage_hardstate hs;
+    if (storage_log_load_hardstate(g->log, &hs) != 0) {
+        blog(BLOG_ERROR, g->name, "cannot load hard state in %s: %s", dir, storage_log_errmsg(g->log));
+        storage_log_close(g->log);
+        free(g);
+        return -1;
+    }
+    raft_index_t first = storage_log_first_index(g->log);
+    raft_index_t last = storage_log_last_index(g->log);
+    raft_index_t prefix_index = 0;
+    raft_term_t prefix_term = 0;
+    if (hs.meta_len >= GROUP_META_BYTES) {
+        prefix_index = wire_load_be(hs.meta, 8);
+        prefix_term = wire_load_be(hs.meta + 8, 8);
+    }
+
+    /* The restored snapshot point: entries up to the saved commit index are
+     * committed, so the core may start from there (older entries stay in
+     * the segment files only). The metadata group restores its whole log:
+     * its state is rebuilt by applying it. */
+    struct raft_restore restore = {0};
+    restore.hard_state = (struct raft_hard_state){hs.current_term, hs.voted_for, hs.commit_index};
+    raft_index_t snap = g->is_meta ? first - 1 : hs.commit_index;
+    if (snap < first - 1)
+        snap = first - 1;
+    if (snap > last)
+        snap = last;
+    restore.snapshot.last_index = snap;
+    restore.snapshot.config = *config;
+    if (snap == 0)
+        restore.snapshot.last_term = 0;
+    else if (snap == prefix_index)
+        restore.snapshot.last_term = prefix_term;
+    else
+        restore.snapshot.last_term = group_term_at(g, snap);
+    if (snap != 0 && restore.snapshot.last_term == 0) {
+        blog(BLOG_ERROR, g->name, "cannot find the term of entry %" PRIu64 " in %s", snap, dir);
+        storage_log_close(g->log);
+        free(g);
+        return -1;
+    }
+    struct raft_entry *entries = NULL;
+    uint8_t *entry_buf = NULL;
+    if (load_entries(g, snap, &entries, &restore.n_entries, &entry_buf) != 0) {
+        blog(BLOG_ERROR, g->name, "cannot read the log in %s: %s", dir, storage_log_errmsg(g->log));
+        storage_log_close(g->log);
+        free(g);
+        return -1;
+    }
+    restore.entries = entries;
+
+    struct raft_options o;
+    uint64_t seed = 0;
+    if (getrandom(&seed, sizeof seed, 0) != (ssize_t)sizeof seed)
+        seed = broker_now_ms();
+    raft_options_default(&o, b->cfg.node_id, seed ^ (id * 0x9E3779B97F4A7C15ull));
+    o.election_ticks_min = b->cfg.election_timeout_min_ms;
+    o.election_ticks_max = b->cfg.election_timeout_max_ms;
+    o.heartbeat_ticks = b->cfg.heartbeat_ms;
+    o.max_entry_bytes = WIRE_BATCH_BYTES_MAX;
+    o.max_msg_entries = BROKER_STEP_ENTRIES_MAX;
+    o.max_uncommitted_bytes = b->cfg.uncommitted_bytes_max;
+    int rc = raft_create(&g->raft, &o, &restore);
+    free(entries);
+    free(entry_buf);
+    if (rc != 0) {
+        blog(BLOG_ERROR, g->name, "cannot start the Raft core: %s", raft_strerror(rc));
+        storage_log_close(g->log);
+        free(g);
+        return -1;
+    }
+    g->saved = restore.hard_state;
+    g->saved_at_ms = b->now_ms;
+    g->stored_last = last;
+    g->reported_durable = last;
+    g->next_offset = storage_log_next_offset(g->log);
+    if (snap >= first) {
+        if (stored_offset_end(g, snap, &g->high_watermark) != 0) {
+            blog(BLOG_ERROR, g->name, "cannot read entry %" PRIu64 " in %s", snap, dir);
+            group_close(g, false);
+            return -1;
+        }
+    } else {
+        g->high_watermark = storage_log_first_offset(g->log);
+    }
+    g->role = RAFT_FOLLOWER;
+    blog(BLOG_INFO, g->name, "opened: log %" PRIu64 "..%" PRIu64 ", term %" PRIu64
+         ", commit %" PRIu64 ", high watermark %" PRIu64, first, last, hs.current_term,
+         hs.commit_index, g->high_watermark);
+    *out = g;
+    return 0;
+}
+
+void group_save_hardstate(struct group *g, bool force)
+{
+    if (g->failed)
+        return;
+    struct raft_status st;
+    raft_status(g->raft, &st);
+    raft_index_t commit = st.commit;
+    raft_index_t durable = storage_log_durable_index(g->log);
+    /* Storage refuses at open a log that ends below the saved commit index,
+     * so save only what is durable here. */
+    if (commit > durable)
+        commit = durable;
+    if (!force && st.term == g->saved.term && st.vote == g->saved.vote && commit <= g->saved.commit)
+        return;
+    struct storage_hardstate hs = {.current_term = st.term, .voted_for = st.vote,
+                                   .commit_index = commit, .meta_len = GROUP_META_BYTES};
+    wire_store_be(hs.meta, st.snapshot_index, 8);
+    wire_store_be(hs.meta + 8, st.snapshot_term, 8);
+    int rc = storage_log_save_hardstate(g->log, &hs);
+    if (rc != 0) {
+        g->failed = rc;
+        blog(BLOG_ERROR, g->name, "cannot save hard state, group stopped: %s",
+             storage_log_errmsg(g->log));
+        group_fail_waits(g, WIRE_ERR_STORAGE_ERROR, "storage failed on this broker");
+        return;
+    }
+    g->saved = (struct raft_hard_state){st.term, st.vote, commit};
+    g->saved_at_ms = g->b->now_ms;
+}
+
+static void fail_group(struct group *g, int rc, const char *what)
+{
+    g->failed = rc != 0 ? rc : -1;
+    blog(BLOG_ERROR, g->name, "%s, group stopped (fail-stop): %s", what, storage_log_errmsg(g->log));
+    group_fail_waits(g, WIRE_ERR_STORAGE_ERROR, "storage failed on this broker");
+}
+
+/* ---- waiters ------------------------------------------------------------- */
+
+bool group_add_commit_wait(struct group *g, const struct client_ref *c, raft_index_t first,
+                           raft_index_t last, uint64_t base_offset, uint64_t last_offset,
+                           uint64_t deadline_ms)
+{
+    if (g->waits_count >= BROKER_PRODUCE_WAITERS_MAX)
+        return false;
+    struct commit_wait *w = calloc(1, sizeof(*w));
+    if (w == NULL)
+        return false;
+    w->client = *c;
+    w->first_index = first;
+    w->last_index = last;
+    w->term = g->term;
+    w->base_offset = base_offset;
+    w->last_offset = last_offset;
+    w->deadline_ms = deadline_ms;
+    if (g->waits_tail != NULL)
+        g->waits_tail->next = w;
+    else
+        g->waits_head = w;
+    g->waits_tail = w;
+    g->waits_count++;
+    return true;
+}
+
+static void respond_commit(struct group *g, struct commit_wait *w, int err, const char *msg)
+{
+    struct broker *b = g->b;
+    if (err != WIRE_OK) {
+        if (err == WIRE_ERR_NOT_LEADER)
+            client_respond_not_leader(b, &w->client, g->leader);
+        else
+            client_respond_error(b, &w->client, err, msg);
+        return;
+    }
+    struct wire_frame req = {.type = w->client.type, .correlation_id = w->client.correlation_id};
+    struct wire_frame resp;
+    wire_frame_init_response(&resp, &req, WIRE_OK, NULL);
+    if (w->client.type == WIRE_PRODUCE) {
+        resp.body.produce_resp.base_offset = w->base_offset;
+        resp.body.produce_resp.last_offset = w->last_offset;
+    }
+    client_respond(b, &w->client, &resp);
+}
+
+static void pop_wait(struct group *g)
+{
+    struct commit_wait *w = g->waits_head;
+    g->waits_head = w->next;
+    if (g->waits_head == NULL)
+        g->waits_tail = NULL;
+    g->waits_count--;
+    free(w);
+}
+
+void group_fail_waits(struct group *g, int err, const char *why)
+{
+    while (g->waits_head != NULL) {
+        respond_commit(g, g->waits_head, err, why);
+        pop_wait(g);
+    }
+    while (g->fetches != NULL) {
+        struct fetch_wait *f = g->fetches;
+        g->fetches = f->next;
+        if (err == WIRE_ERR_NOT_LEADER)
+            client_respond_not_leader(g->b, &f->client, g->leader);
+        else
+            client_respond_error(g->b, &f->client, err, why);
+        free(f);
+    }
+    g->fetch_count = 0;
+}
+
+/* Waiters whose entries were cut from the log: they were never committed. */
+static void fail_truncated_waits(struct group *g, raft_index_t from)
+{
+    /* Waits are in index order: the truncated ones are a suffix. */
+    struct commit_wait **pp = &g->waits_head;
+    g->waits_tail = NULL;
+    while (*pp != NULL) {
+        struct commit_wait *w = *pp;
+        if (w->last_index >= from) {
+            respond_commit(g, w, WIRE_ERR_NOT_LEADER, NULL);
+            *pp = w->next;
+            g->waits_count--;
+            free(w);
+        } else {
+            g->waits_tail = w;
+            pp = &w->next;
+        }
+    }
+}
+
+void group_expire_waits(struct group *g, uint64_t now_ms)
+{
+    struct commit_wait **pp = &g->waits_head;
+    g->waits_tail = NULL;
+    while (*pp != NULL) {
+        struct commit_wait *w = *pp;
+        if (w->deadline_ms <= now_ms) {
+            respond_commit(g, w, WIRE_ERR_TIMEOUT,
+                           "not committed within the request timeout; the outcome is unknown "
+                           "(the records may still be committed)");
+            *pp = w->next;
+            g->waits_count--;
+            free(w);
+        } else {
+            g->waits_tail = w;
+            pp = &w->next;
+        }
+    }
+    partition_wake_fetches(g, true);
+}
+
+/* Answers the waiters of entries up to `index`, now committed. */
+static void resolve_waits(struct group *g, raft_index_t index, const struct raft_update *u,
+                          int meta_error, const char *meta_why)
+{
+    while (g->waits_head != NULL && g->waits_head->last_index <= index) {
+        struct commit_wait *w = g->waits_head;
+        raft_term_t term;
+        if (w->last_index >= u->committed_first && w->last_index <= u->committed_last)
+            term = u->committed[w->last_index - u->committed_first].term;
+        else
+            term = group_term_at(g, w->last_index);
+        /* Another leader's entry took this index: ours was never committed. */
+        if (term != w->term)
+            respond_commit(g, w, WIRE_ERR_NOT_LEADER, NULL);
+        else
+            respond_commit(g, w, meta_error, meta_why);
+        pop_wait(g);
+    }
+}
+
+/* ---- the update loop ------------------------------------------------------ */
+
+int partition_entry_offsets(const struct group *g, uint8_t type, const void *payload, uint32_t len,
+                            uint64_t *base_offset, uint32_t *count)
+{
+    if (g->is_meta || type != RAFT_ENTRY_DATA) {
+        *count = 0; /* *base_offset left as the caller set it */
+        return 0;
+    }
+    struct wire_batch_header h;
+    if (wire_batch_parse_header(payload, len, &h, NULL) != WIRE_OK)
+        return -1;
+    *base_offset = h.base_offset;
+    *count = h.record_count;
+    return 0;
+}
+
+/*
+ * Appends entries to storage with their offset ranges. A batch's stamped
+ * base offset must be the log's next offset (the leader stamped it so);
+ * anything else means the replicas disagree, and this group stops rather
+ * than store it.
+ */
+static int append_entries(struct group *g, const struct raft_entry *entries, uint32_t n)
+{
+    enum { CHUNK = 256 };
+    struct storage_entry se[CHUNK];
+    uint64_t cursor = storage_log_next_offset(g->log);
+    uint32_t done = 0;
+    while (done < n) {
+        uint32_t k = n - done < CHUNK ? n - done : CHUNK;
+        for (uint32_t i = 0; i < k; i++) {
+            const struct raft_entry *e = &entries[done + i];
+            uint64_t base = cursor;
+            uint32_t count = 0;
+            if (partition_entry_offsets(g, e->type, e->data, e->len, &base, &count) != 0 ||
+                (count != 0 && base != cursor)) {
+                blog(BLOG_ERROR, g->name, "entry %" PRIu64 " (term %" PRIu64 ") has base offset %"
+                     PRIu64 ", expected %" PRIu64 ": refusing to store it", e->index, e->term,
+                     base, cursor);
+                g->failed = -1;
+                group_fail_waits(g, WIRE_ERR_STORAGE_ERROR, "inconsistent log on this broker");
+                return -1;
+            }
+            se[i] = (struct storage_entry){.index = e->index, .term = e->term, .type = e->type,
+                                           .first_offset = cursor, .offset_count = count,
+                                           .payload = e->data, .payload_len = e->len};
+            cursor += count;
+        }
+        int rc = storage_log_append(g->log, se, k);
+        if (rc != 0) {
+            fail_group(g, rc, "cannot append to storage");
+            return -1;
+        }
+        done += k;
+    }
+    g->stored_last = entries[n - 1].index;
+    /* A leader's cursor runs ahead of storage by what it proposed since. */
+    if (g->role != RAFT_LEADER || g->next_offset < cursor)
+        g->next_offset = cursor;
+    return 0;
+}
+
+static void park_frame(struct group *g, const struct raft_msg *m)
+{
+    uint8_t buf[1024];
+    struct wire_writer w;
+    wire_writer_init(&w, buf, sizeof buf);
+    if (peer_encode(&w, g->id, g->is_meta, m, NULL) != WIRE_OK) {
+        blog(BLOG_WARN, g->name, "dropped an unencodable message to %" PRIu64, m->to);
+        return;
+    }
+    if (g->parked_count >= BROKER_PARKED_MAX) {
+        struct parked_frame *old = g->parked_head;
+        g->parked_head = old->next;
+        if (g->parked_head == NULL)
+            g->parked_tail = NULL;
+        free(old);
+        g->parked_count--;
+    }
+    struct parked_frame *p = malloc(sizeof(*p) + w.len);
+    if (p == NULL)
+        return;
+    p->next = NULL;
+    p->required = g->stored_last;
+    p->to = m->to;
+    p->len = (uint32_t)w.len;
+    memcpy(p->bytes, buf, w.len);
+    if (g->parked_tail != NULL)
+        g->parked_tail->next = p;
+    else
+        g->parked_head = p;
+    g->parked_tail = p;
+    g->parked_count++;
+}
+
+static void release_parked(struct group *g, raft_index_t durable)
+{
+    while (g->parked_head != NULL && g->parked_head->required <= durable) {
+        struct parked_frame *p = g->parked_head;
+        peer_queue_frame(g->b, (uint32_t)p->to, p->bytes, p->len);
+        g->parked_head = p->next;
+        if (g->parked_head == NULL)
+            g->parked_tail = NULL;
+        g->parked_count--;
+        free(p);
+    }
+}
+
+static void apply_committed(struct group *g, const struct raft_update *u)
+{
+    for (raft_index_t i = u->committed_first; i <= u->committed_last && i != 0; i++) {
+        const struct raft_entry *e = &u->committed[i - u->committed_first];
+        if (g->is_meta) {
+            int err = WIRE_OK;
+            char why[256] = "";
+            if (e->type == RAFT_ENTRY_DATA)
+                err = control_apply(g->b, e, why, sizeof why);
+            resolve_waits(g, i, u, err, why[0] != '\0' ? why : NULL);
+        } else if (e->type == RAFT_ENTRY_DATA) {
+            uint64_t base = 0;
+            uint32_t count = 0;
+            if (partition_entry_offsets(g, e->type, e->data, e->len, &base, &count) == 0)
+                g->high_watermark = base + count;
+        }
+    }
+    if (!g->is_meta && u->committed_last != 0) {
+        resolve_waits(g, u->committed_last, u, WIRE_OK, NULL);
+        partition_wake_fetches(g, false);
+    }
+}
+
+static void note_role(struct group *g)
+{
+    struct raft_status st;
+    raft_status(g->raft, &st);
+    if (st.role == g->role && st.leader == g->leader && st.term == g->term)
+        return;
+    bool was_leader = g->role == RAFT_LEADER;
+    if (st.role == RAFT_LEADER && !was_leader) {
+        /* Every entry of the log is in storage by now (updates are
+         * processed whole), so proposals continue from storage's end. */
+        g->next_offset = storage_log_next_offset(g->log);
+        blog(BLOG_INFO, g->name, "became leader, term %" PRIu64, st.term);
+    }
+    else if (st.leader != g->leader && st.role != RAFT_LEADER)
+        blog(BLOG_INFO, g->name, "leader is now %" PRIu64 " (term %" PRIu64 ")", st.leader, st.term);
+    g->role = st.role;
+    g->leader = (raft_id_t)st.leader;
+    g->term = st.term;
+    /* Fetches are served by the leader: waiting ones go elsewhere. Produce
+     * waiters stay: their entries may still commit under the new leader,
+     * which this broker learns as a follower. */
+    if (was_leader && st.role != RAFT_LEADER)
+        while (g->fetches != NULL) {
+            struct fetch_wait *f = g->fetches;
+            g->fetches = f->next;
+            client_respond_not_leader(g->b, &f->client, g->leader);
+            free(f);
+            g->fetch_count--;
+        }
+}
+
+void group_process(struct group *g)
+{
+    g->dirty = false;
+    if (g->failed)
+        return;
+    bool appended = false;
+    bool hard_state = false;
+    while (raft_has_update(g->raft)) {
+        struct raft_update u;
+        raft_update_get(g->raft, &u);
+        if (u.snapshot != NULL) {
+            /* Only partition cores are compacted, and their snapshot is the
+             * stored log itself: see group_install_snapshot (not yet). */
+            blog(BLOG_ERROR, g->name, "snapshot install of %" PRIu64 " is not supported",
+                 u.snapshot->last_index);
+        }
+        if (u.truncate_from != 0) {
+            fail_truncated_waits(g, u.truncate_from);
+            int rc = storage_log_truncate_suffix(g->log, u.truncate_from - 1);
+            if (rc != 0) {
+                fail_group(g, rc, "cannot truncate the log");
+                return;
+            }
+            g->stored_last = storage_log_last_index(g->log);
+            g->next_offset = storage_log_next_offset(g->log);
+            if (g->reported_durable > g->stored_last)
+                g->reported_durable = g->stored_last;
+            appended = true;
+        }
+        if (u.n_entries != 0) {
+            if (append_entries(g, u.entries, u.n_entries) != 0)
+                return;
+            appended = true;
+        }
+        if (u.hard_state_changed &&
+            (u.hard_state.term != g->saved.term || u.hard_state.vote != g->saved.vote))
+            hard_state = true;
+        if (hard_state) {
+            /* A vote or a new term must be durable before any message that
+             * depends on it leaves (msgs_after_persist below). */
+            group_save_hardstate(g, true);
+            hard_state = false;
+            if (g->failed)
+                return;
+        }
+        for (uint32_t i = 0; i < u.n_msgs; i++)
+            peer_queue_msg(g->b, g, &u.msgs[i]);
+        bool durable_now = storage_log_durable_index(g->log) >= g->stored_last && !appended;
+        for (uint32_t i = 0; i < u.n_msgs_after_persist; i++) {
+            if (durable_now && g->parked_head == NULL)
+                peer_queue_msg(g->b, g, &u.msgs_after_persist[i]);
+            else
+                park_frame(g, &u.msgs_after_persist[i]);
+        }
+        if (u.committed_last != 0)
+            apply_committed(g, &u);
+        if (g->failed)
+            return;
+    }
+    if (appended && !g->sync_requested) {
+        int rc = storage_log_request_sync(g->log);
+        if (rc != 0) {
+            fail_group(g, rc, "cannot request a sync");
+            return;
+        }
+        g->sync_requested = true;
+    } else if (appended) {
+        /* A sync is in flight; ask again so the new entries are covered. */
+        if (storage_log_request_sync(g->log) != 0) {
+            fail_group(g, -1, "cannot request a sync");
+            return;
+        }
+    }
+    note_role(g);
+}
+
+void group_on_durable(struct group *g, raft_index_t durable, int err)
+{
+    g->sync_requested = false;
+    if (g->failed)
+        return;
+    if (err != 0) {
+        fail_group(g, err, "fdatasync failed");
+        return;
+    }
+    if (durable > g->stored_last)
+        durable = g->stored_last;
+    if (durable > g->reported_durable || (durable == g->stored_last && g->parked_head != NULL)) {
+        if (durable > g->reported_durable) {
+            raft_persisted(g->raft, durable, group_term_at(g, durable));
+            g->reported_durable = durable;
+        }
+        release_parked(g, durable);
+        broker_mark_dirty(g);
+    }
+    if (storage_log_durable_index(g->log) < g->stored_last && !g->sync_requested) {
+        if (storage_log_request_sync(g->log) == 0)
+            g->sync_requested = true;
+    }
+}
+
+void group_tick(struct group *g)
+{
+    if (g->failed)
+        return;
+    raft_tick(g->raft);
+    if (raft_has_update(g->raft))
+        broker_mark_dirty(g);
+}
+
+/* ---- housekeeping: compaction, lazy hard-state saves, retention, timeouts ---- */
+
+static void compact(struct group *g)
+{
+    if (g->is_meta)
+        return; /* the metadata log is small and rebuilt by replay at start */
+    struct raft_status st;
+    raft_status(g->raft, &st);
+    raft_index_t limit = st.applied < g->reported_durable ? st.applied : g->reported_durable;
+    if (limit <= st.snapshot_index)
+        return;
+    /* Keep what followers still need, within the memory budget. */
+    raft_index_t keep_for_followers = limit;
+    if (st.role == RAFT_LEADER)
+        for (uint32_t i = 0; i < st.n_progress; i++)
+            if (st.progress[i].id != st.id && st.progress[i].match < keep_for_followers)
+                keep_for_followers = st.progress[i].match;
+    raft_index_t target = keep_for_followers;
+    uint64_t bytes = 0;
+    for (raft_index_t i = st.last_index; i > st.snapshot_index; i--) {
+        const struct raft_entry *e = raft_entry_get(g->raft, i);
+        if (e == NULL)
+            break;
+        bytes += e->len + 64u;
+        if (bytes > BROKER_RAFT_MEMORY_BYTES) {
+            if (i > target)
+                target = i;
+            break;
+        }
+    }
+    if (target > limit)
+        target = limit;
+    if (target > st.snapshot_index) {
+        int rc = raft_compact(g->raft, target);
+        if (rc != 0)
+            blog(BLOG_WARN, g->name, "compaction to %" PRIu64 " failed: %s", target, raft_strerror(rc));
+    }
+}
+
+static void apply_retention(struct group *g, uint64_t now_ms)
+{
+    (void)now_ms;
+    if (g->is_meta)
+        return;
+    int64_t age = g->retention_ms >= 0 ? g->retention_ms : g->b->cfg.retention_ms;
+    int64_t bytes = g->retention_bytes >= 0 ? g->retention_bytes : g->b->cfg.retention_bytes;
+    if (age <= 0 && bytes <= 0)
+        return;
+    struct raft_status st;
+    raft_status(g->raft, &st);
+    if (st.snapshot_index < storage_log_first_index(g->log))
+        return;
+    /* The new log base must be known at restart: save it first. */
+    if (g->saved.commit < st.snapshot_index)
+        group_save_hardstate(g, true);
+    if (g->failed)
+        return;
+    struct storage_retention policy = {.age_ms_max = age > 0 ? age : 0,
+                                       .bytes_max = bytes > 0 ? (uint64_t)bytes : 0};
+    uint64_t before = storage_log_first_index(g->log), first = before;
+    int rc = storage_log_apply_retention(g->log, &policy, broker_wall_ms(), st.snapshot_index, &first);
+    if (rc != 0) {
+        fail_group(g, rc, "retention failed");
+        return;
+    }
+    if (first != before)
+        blog(BLOG_INFO, g->name, "retention removed entries %" PRIu64 "..%" PRIu64, before, first - 1);
+}
+
+void group_housekeeping(struct group *g, uint64_t now_ms)
+{
+    if (g->failed)
+        return;
+    compact(g);
+    if (now_ms - g->saved_at_ms >= BROKER_COMMIT_SAVE_INTERVAL_MS)
+        group_save_hardstate(g, false);
+    apply_retention(g, now_ms);
+}
+
+void group_close(struct group *g, bool save_state)
+{
+    if (g == NULL)
+        return;
+    group_fail_waits(g, WIRE_ERR_SHUTTING_DOWN, "broker is shutting down");
+    if (save_state && !g->failed) {
+        storage_log_sync(g->log);
+        group_save_hardstate(g, false);
+    }
+    while (g->parked_head != NULL) {
+        struct parked_frame *p = g->parked_head;
+        g->parked_head = p->next;
+        free(p);
+    }
+    if (g->log != NULL && storage_log_close(g->log) != 0)
+        blog(BLOG_WARN, g->name, "storage close reported an error");
+    if (g->raft != NULL)
+        raft_destroy(g->raft);
+    free(g);
+}
