@@ -115,7 +115,7 @@ $(UNIT_TESTS): $(CLUSTER_COMMON_SRC:%.c=$(TST)/obj/%.o)
 # Runs tests/cluster/run.sh against the sanitized broker (RAFTMQ_BROKER).
 .PHONY: cluster-test
 cluster-test: $(BIN)/raftmq-testclient $(TST)/bin/raftmq-broker
-	@RAFTMQ_BROKER=$(TST)/bin/raftmq-broker RAFTMQ_TESTCLIENT=$(BIN)/raftmq-testclient \
+	@BUILD=$(BUILD) RAFTMQ_BROKER=$(TST)/bin/raftmq-broker RAFTMQ_TESTCLIENT=$(BIN)/raftmq-testclient \
 	    tests/cluster/run.sh
 # ---- end of the cluster test block ---------------------------------------------
 
