@@ -135,9 +135,10 @@ port_in_use() {
     if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
         return 0
     fi
-    # ss also sees sockets that are bound but do not accept (yet).
+    # ss also sees listeners the probe could not reach (TIME-WAIT leftovers do not count:
+    # ZeroMQ binds with SO_REUSEADDR).
     if command -v ss >/dev/null 2>&1; then
-        [ -n "$(ss -Htan "sport = :$1" 2>/dev/null)" ] && return 0
+        [ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ] && return 0
     fi
     return 1
 }
