@@ -209,12 +209,11 @@ bench: all
 	$(BIN)/raftmq-sim --election-trials 1000
 	$(BIN)/raftmq-storage-bench
 
-# There is no broker yet (issue 5): `make run` builds everything and says so.
+# A 3-broker cluster on 127.0.0.1 in the foreground (README); Ctrl-C stops it.
 run:
 	@.ci/deps
 	@$(MAKE) --no-print-directory build
-	@echo "raftmq: the broker (raftmq-broker) does not exist yet; built so far: $(LIBS) and $(PROGRAMS)."
-	@echo "raftmq: try '$(BIN)/raftmq-sim --seeds 100', '$(BIN)/raftmq-raft-bench' or 'make test'."
+	@broker/scripts/run-local-cluster.sh
 
 install: build
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib \

@@ -36,9 +36,10 @@ static_assert(WIRE_BATCH_BYTES_MAX <= STORAGE_ENTRY_PAYLOAD_BYTES_MAX,
 #define BROKER_FETCH_WAITERS_MAX 4096u
 /* Biggest FETCH response body; the frame limit is 8 MiB. */
 #define BROKER_FETCH_BYTES_MAX (4u * WIRE_MIB)
-/* Bytes of a partition's Raft log a core keeps in memory beyond what is
- * applied and stored (older entries are read from segment files). */
-#define BROKER_RAFT_MEMORY_BYTES (64u * WIRE_MIB)
+/* Bytes of stored entries in one catch-up APPEND, and how long a chunk may
+ * go unacknowledged before it is sent again. */
+#define BROKER_CATCHUP_CHUNK_BYTES (1u * WIRE_MIB)
+#define BROKER_CATCHUP_RESEND_MS 2000u
 /* How often a group's hard state is saved when only its commit index moved. */
 #define BROKER_COMMIT_SAVE_INTERVAL_MS 1000u
 /* Leader gossip (PEER_STATUS) interval and how long a silent peer counts as reachable. */
@@ -94,6 +95,22 @@ struct parked_frame {
     uint8_t bytes[];
 };
 
+/*
+ * Catching up a follower that needs entries the leader's core no longer
+ * holds in memory (the core asked for a snapshot): the leader's host
+ * streams them from partition storage as ordinary APPENDs of its current
+ * term, one chunk in flight, until the follower acknowledges `target`.
+ * The follower handles them like any APPEND, so nothing special happens on
+ * its side, and its core and storage never disagree.
+ */
+struct catchup {
+    raft_id_t to;          /* 0: slot unused */
+    raft_index_t target;   /* the core's snapshot index: done once acked */
+    raft_index_t next;     /* first index of the next chunk */
+    raft_index_t acked;
+    uint64_t sent_ms;
+};
+
 struct group {
     struct broker *b;
     uint64_t id;     /* 0: metadata group; else md_group_id(topic, partition) */
@@ -133,6 +150,9 @@ struct group {
 
     int64_t retention_ms;
     int64_t retention_bytes;
+
+    struct catchup catchups[RAFT_SERVERS_MAX];
+    uint32_t catchups_active;
 };
 
 struct peer {
@@ -228,6 +248,13 @@ bool group_is_leader(const struct group *g);
 bool group_add_commit_wait(struct group *g, const struct client_ref *c, raft_index_t first,
                            raft_index_t last, uint64_t base_offset, uint64_t last_offset,
                            uint64_t deadline_ms);
+
+/* Follower `to` needs entries up to `target` from storage (RAFT_MSG_SNAPSHOT). */
+void group_start_catchup(struct group *g, raft_id_t to, raft_index_t target);
+/* An APPEND_RESP from `m->from` arrived: moves its catch-up along. */
+void group_catchup_on_resp(struct group *g, const struct raft_msg *m);
+/* Resends chunks that were not acknowledged in time; stops on leadership loss. */
+void group_catchup_tick(struct group *g);
 
 /* ---- peer.c -------------------------------------------------------------- */
 int peers_open(struct broker *b);

@@ -101,6 +101,9 @@ static const struct key keys[] = {
     {"max_uncommitted_bytes", KEY_U64, FIELD(uncommitted_bytes_max), true, "BYTES", NULL,
      "per partition: past this many appended but uncommitted bytes PRODUCE gets BACKPRESSURE; "
      "2 x max_batch_bytes .. 16g"},
+    {"raft_memory_bytes", KEY_U64, FIELD(raft_memory_bytes), true, "BYTES", NULL,
+     "per partition: recent log entries kept in memory to replicate from; a follower further "
+     "behind is caught up from the segment files; 1m..16g"},
     {"segment_bytes", KEY_U64, FIELD(segment_bytes), true, "BYTES", NULL,
      "log segment size; 1m..1g"},
     {"retention_ms", KEY_I64, FIELD(retention_ms), false, "MS", NULL,
@@ -143,6 +146,7 @@ void broker_config_defaults(struct broker_config *c)
     c->client_queue_max = 1000;
     c->peer_queue_max = 1000;
     c->uncommitted_bytes_max = 64 * MIB;
+    c->raft_memory_bytes = 64 * MIB;
     c->segment_bytes = STORAGE_SEGMENT_BYTES_DEFAULT;
     c->retention_ms = INT64_C(604800000);
     c->retention_bytes = -1;
@@ -738,6 +742,9 @@ int broker_config_validate(struct broker_config *c, char *err, size_t err_cap)
                     "max_uncommitted_bytes: %" PRIu64 " must be between 2 * max_batch_bytes (%" PRIu64
                     ") and %" PRIu64,
                     c->uncommitted_bytes_max, uncommitted_min, UNCOMMITTED_BYTES_MAX);
+    if (c->raft_memory_bytes < MIB || c->raft_memory_bytes > UNCOMMITTED_BYTES_MAX)
+        return fail(err, err_cap, "raft_memory_bytes: %" PRIu64 " must be between %" PRIu64 " and %" PRIu64,
+                    c->raft_memory_bytes, (uint64_t)MIB, UNCOMMITTED_BYTES_MAX);
     if (c->segment_bytes < SEGMENT_BYTES_MIN || c->segment_bytes > SEGMENT_BYTES_MAX)
         return fail(err, err_cap, "segment_bytes: %" PRIu64 " must be between %" PRIu64 " and %" PRIu64,
                     c->segment_bytes, SEGMENT_BYTES_MIN, SEGMENT_BYTES_MAX);

@@ -78,6 +78,7 @@ struct broker_config {
     int64_t retention_bytes;        /* per partition default; default -1 (unlimited), else >= 1 */
     uint32_t shutdown_timeout_ms;   /* bound on a clean shutdown; default 5000; 1..600000 */
     int log_level;                  /* log_level: error|warn|info|debug -> BLOG_*; default info */
+    uint64_t raft_memory_bytes;               /* raft_memory_bytes: per partition, recent entries kept in memory for followers; default 64 MiB; 1 MiB..16 GiB */
 };
 
 void broker_config_defaults(struct broker_config *c);

@@ -703,6 +703,128 @@ void group_tick(struct group *g)
         broker_mark_dirty(g);
 }
 
+/* ---- catching up followers from storage ----------------------------------------- */
+
+static struct catchup *catchup_find(struct group *g, raft_id_t to)
+{
+    for (uint32_t i = 0; i < RAFT_SERVERS_MAX; i++)
+        if (g->catchups[i].to == to)
+            return &g->catchups[i];
+    return NULL;
+}
+
+static void catchup_stop(struct group *g, struct catchup *c)
+{
+    c->to = 0;
+    g->catchups_active--;
+}
+
+/* Sends the next chunk: stored entries [next, ...] after prev = next - 1. */
+static void catchup_send(struct group *g, struct catchup *c)
+{
+    struct broker *b = g->b;
+    raft_index_t first = storage_log_first_index(g->log);
+    if (c->next < first || c->next > c->target) {
+        /* Below the stored log (retention removed it): this replica needs
+         * a rebuild, which the broker cannot do yet. Let the core retry. */
+        blog(BLOG_ERROR, g->name, "node %" PRIu64 " needs entry %" PRIu64 " but the log starts at %"
+             PRIu64 "; it cannot catch up (see docs/operations.md, \"Replacing a replica\")",
+             c->to, c->next, first);
+        raft_snapshot_failed(g->raft, c->to);
+        catchup_stop(g, c);
+        broker_mark_dirty(g);
+        return;
+    }
+    struct storage_read rd = {.buf = b->read_buf, .buf_cap = b->read_cap, .entries = b->read_entries,
+                              .entries_cap = b->read_entries_cap < BROKER_STEP_ENTRIES_MAX
+                                                 ? b->read_entries_cap : BROKER_STEP_ENTRIES_MAX};
+    int rc = storage_log_read_index(g->log, c->next, c->target, BROKER_CATCHUP_CHUNK_BYTES, &rd);
+    if (rc != 0 || rd.count == 0) {
+        fail_group(g, rc, "cannot read the log to catch a follower up");
+        return;
+    }
+    struct raft_entry *entries = b->step_entries;
+    for (size_t i = 0; i < rd.count; i++)
+        entries[i] = (struct raft_entry){.term = rd.entries[i].term, .index = rd.entries[i].index,
+                                         .type = rd.entries[i].type, .len = rd.entries[i].payload_len,
+                                         .data = rd.entries[i].payload};
+    struct raft_status st;
+    raft_status(g->raft, &st);
+    struct raft_msg m = {.type = RAFT_MSG_APPEND, .from = st.id, .to = c->to, .term = st.term,
+                         .index = c->next - 1, .log_term = group_term_at(g, c->next - 1),
+                         .commit = st.commit, .n_entries = (uint32_t)rd.count, .entries = entries};
+    peer_queue_msg(b, g, &m);
+    c->next = entries[rd.count - 1].index + 1;
+    c->sent_ms = b->now_ms;
+}
+
+void group_start_catchup(struct group *g, raft_id_t to, raft_index_t target)
+{
+    struct catchup *c = catchup_find(g, to);
+    if (c != NULL) {
+        if (target > c->target)
+            c->target = target;
+        return;
+    }
+    c = catchup_find(g, 0);
+    if (c == NULL)
+        return;
+    struct raft_status st;
+    raft_status(g->raft, &st);
+    raft_index_t match = 0;
+    for (uint32_t i = 0; i < st.n_progress; i++)
+        if (st.progress[i].id == to)
+            match = st.progress[i].match;
+    *c = (struct catchup){.to = to, .target = target, .next = match + 1, .acked = match};
+    g->catchups_active++;
+    blog(BLOG_INFO, g->name, "catching node %" PRIu64 " up from storage: entries %" PRIu64 "..%" PRIu64,
+         to, match + 1, target);
+    /* The first chunk leaves from the loop (group_catchup_tick), outside
+     * the core's update processing. */
+    c->sent_ms = 0;
+}
+
+void group_catchup_on_resp(struct group *g, const struct raft_msg *m)
+{
+    struct catchup *c = catchup_find(g, m->from);
+    if (c == NULL || m->term != g->term)
+        return;
+    if (m->reject) {
+        /* Its log does not hold what the leader thought it matched: hand
+         * the follower back to the core, which probes it again. */
+        raft_snapshot_failed(g->raft, c->to);
+        catchup_stop(g, c);
+        return;
+    }
+    if (m->index > c->acked)
+        c->acked = m->index;
+    if (c->acked >= c->target) {
+        blog(BLOG_INFO, g->name, "node %" PRIu64 " caught up to %" PRIu64, c->to, c->acked);
+        catchup_stop(g, c);
+    } else if (c->acked + 1 >= c->next) {
+        catchup_send(g, c);
+    }
+}
+
+void group_catchup_tick(struct group *g)
+{
+    if (g->catchups_active == 0 || g->failed)
+        return;
+    for (uint32_t i = 0; i < RAFT_SERVERS_MAX; i++) {
+        struct catchup *c = &g->catchups[i];
+        if (c->to == 0)
+            continue;
+        if (!group_is_leader(g)) {
+            catchup_stop(g, c);
+            continue;
+        }
+        if (c->sent_ms == 0 || g->b->now_ms - c->sent_ms >= BROKER_CATCHUP_RESEND_MS) {
+            c->next = c->acked + 1;
+            catchup_send(g, c);
+        }
+    }
+}
+
 /* ---- housekeeping: compaction, lazy hard-state saves, retention, timeouts ---- */
 
 static void compact(struct group *g)
@@ -727,7 +849,7 @@ static void compact(struct group *g)
         if (e == NULL)
             break;
         bytes += e->len + 64u;
-        if (bytes > BROKER_RAFT_MEMORY_BYTES) {
+        if (bytes > g->b->cfg.raft_memory_bytes) {
             if (i > target)
                 target = i;
             break;

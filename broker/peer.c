@@ -135,11 +135,8 @@ void peer_queue_msg(struct broker *b, struct group *g, const struct raft_msg *m)
     if (p == NULL)
         return; /* not a broker of this cluster: like a lost message */
     if (m->type == RAFT_MSG_SNAPSHOT) {
-        /* Partition snapshots (streaming stored segments) are not built
-         * yet; the follower stays behind until an operator intervenes. */
-        blog(BLOG_WARN, g->name, "node %" PRIu64 " needs entries up to %" PRIu64
-             " that this broker no longer holds in memory; snapshot transfer is not supported",
-             m->to, m->snapshot.last_index);
+        /* A partition's snapshot is its stored log: stream it (group.c). */
+        group_start_catchup(g, m->to, m->snapshot.last_index);
         return;
     }
     for (int attempt = 0; attempt < 2; attempt++) {
@@ -319,6 +316,8 @@ static void on_peer_message(struct broker *b, const uint8_t *data, size_t len)
         struct group *g = group == 0 ? b->meta : broker_find_group(b, group);
         if (g == NULL || g->failed)
             continue; /* a group this broker does not host (yet): like a lost message */
+        if (m.type == RAFT_MSG_APPEND_RESP && g->catchups_active != 0)
+            group_catchup_on_resp(g, &m);
         rc = raft_step(g->raft, &m);
         if (rc != 0 && rc != RAFT_EMALFORMED)
             blog(BLOG_DEBUG, g->name, "step: %s", raft_strerror(rc));

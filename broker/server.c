@@ -97,6 +97,7 @@ static void on_completions(struct broker *b)
 static void expire(struct group *g)
 {
     group_expire_waits(g, g->b->now_ms);
+    group_catchup_tick(g);
 }
 
 static void chores(struct group *g)

@@ -141,7 +141,6 @@ broker_status=$?
 broker_pid=""
 if [ $broker_status -ne 0 ]; then
     log "FAIL: the broker exited with status $broker_status after SIGTERM (want 0)"
-    broker_log_tail
     status=1
 fi
 
