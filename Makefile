@@ -97,6 +97,28 @@ UNIT_TESTS := $(TST)/bin/raftmq-unit-tests
 BROKER_TEST := $(TST)/bin/raftmq-broker
 FUZZERS := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
 
+# ---- cluster test client and multi-process tests (tests/cluster/) --------------
+# raftmq-testclient drives real brokers in tests/cluster/*.sh; records.c (its
+# deterministic records and ack-file format) is unit-tested too. A test tool:
+# built by `make build`, not installed.
+CLUSTER_COMMON_SRC := tests/cluster/records.c
+PROGRAMS += $(BIN)/raftmq-testclient
+
+$(BIN)/raftmq-testclient: $(REL)/obj/tests/cluster/testclient.o \
+                          $(CLUSTER_COMMON_SRC:%.c=$(REL)/obj/%.o) $(WIRE_LIB)
+	@mkdir -p $(@D)
+	$(call quiet,LD,$@)
+	$(Q)$(CC) $(RELEASE_CFLAGS) $^ $(PKG_LIBS) -o $@
+
+$(UNIT_TESTS): $(CLUSTER_COMMON_SRC:%.c=$(TST)/obj/%.o)
+
+# Runs tests/cluster/run.sh against the sanitized broker (RAFTMQ_BROKER).
+.PHONY: cluster-test
+cluster-test: $(BIN)/raftmq-testclient $(TST)/bin/raftmq-broker
+	@BUILD=$(BUILD) RAFTMQ_BROKER=$(TST)/bin/raftmq-broker RAFTMQ_TESTCLIENT=$(BIN)/raftmq-testclient \
+	    tests/cluster/run.sh
+# ---- end of the cluster test block ---------------------------------------------
+
 # ---- entry points -----------------------------------------------------------
 
 .PHONY: all build deps deps-check test test-build test-run fuzz fuzz-run fuzz-smoke \
