@@ -140,10 +140,12 @@ test:
 	@.ci/deps
 	@$(MAKE) --no-print-directory test-run
 
-test-build: raft-purity $(UNIT_TESTS) $(FUZZERS) build $(BIN)/raftmq-sim-bug $(BROKER_TEST)
+test-build: raft-purity $(UNIT_TESTS) $(FUZZERS) build $(BIN)/raftmq-sim-bug $(BROKER_TEST) \
+            $(BIN)/raftmq-testclient
 
-# The last line is a plain "tests: N passed, 0 failed" summary (unit checks
-# plus fuzz targets) for CI; any failure stops the run with a non-zero status.
+# The last line is a plain "tests: N passed, 0 failed" summary (unit checks,
+# simulator runs, fuzz targets and cluster tests) for CI; any failure stops
+# the run with a non-zero status.
 test-run: test-build
 	@echo "== unit tests (ASan+UBSan+LSan): $(UNIT_TESTS) =="
 	@set -o pipefail; $(UNIT_TESTS) 2>&1 | tee $(TST)/unit-tests.log
@@ -153,8 +155,11 @@ test-run: test-build
 	@tests/sim/expect_violation.sh $(BIN)/raftmq-sim-bug
 	@echo "== fuzz smoke: $(FUZZ_SMOKE_SECONDS)s per target =="
 	@$(MAKE) --no-print-directory fuzz-smoke
+	@echo "== cluster tests: real brokers (ASan+UBSan) on 127.0.0.1 =="
+	@set -o pipefail; $(MAKE) --no-print-directory cluster-test 2>&1 | tee $(TST)/cluster-tests.log
 	@checks=$$(sed -n 's/.*Checks: \([0-9]*\),.*/\1/p' $(TST)/unit-tests.log | tail -n 1); \
-	    echo "tests: $$(( checks + 3 + $(words $(FUZZ_TARGETS)) )) passed, 0 failed"
+	    cluster=$$(sed -n 's/^cluster tests: \([0-9]*\) passed.*/\1/p' $(TST)/cluster-tests.log); \
+	    echo "tests: $$(( checks + 3 + $(words $(FUZZ_TARGETS)) + cluster )) passed, 0 failed"
 
 fuzz: $(FUZZERS)
 
