@@ -98,6 +98,7 @@ START_TEST(test_defaults)
     ck_assert_uint_eq(cfg.client_queue_max, 1000);
     ck_assert_uint_eq(cfg.peer_queue_max, 1000);
     ck_assert_uint_eq(cfg.uncommitted_bytes_max, 64u * 1024 * 1024);
+    ck_assert_uint_eq(cfg.raft_memory_bytes, 64u * 1024 * 1024);
     ck_assert_uint_eq(cfg.segment_bytes, 128u * 1024 * 1024);
     ck_assert_int_eq(cfg.retention_ms, 604800000);
     ck_assert_int_eq(cfg.retention_bytes, -1);
@@ -134,6 +135,7 @@ static const char *const all_keys[][2] = {
     {"client_queue_max", "5000"},
     {"peer_queue_max", "7"},
     {"max_uncommitted_bytes", "1G"},
+    {"raft_memory_bytes", "3m"},
     {"segment_bytes", "2m"},
     {"retention_ms", "-1"},
     {"retention_bytes", "10g"},
@@ -159,6 +161,7 @@ static void check_all_set(void)
     ck_assert_uint_eq(cfg.client_queue_max, 5000);
     ck_assert_uint_eq(cfg.peer_queue_max, 7);
     ck_assert_uint_eq(cfg.uncommitted_bytes_max, 1024u * 1024 * 1024);
+    ck_assert_uint_eq(cfg.raft_memory_bytes, 3u * 1024 * 1024);
     ck_assert_uint_eq(cfg.segment_bytes, 2u * 1024 * 1024);
     ck_assert_int_eq(cfg.retention_ms, -1);
     ck_assert_int_eq(cfg.retention_bytes, INT64_C(10) * 1024 * 1024 * 1024);
@@ -294,6 +297,8 @@ START_TEST(test_validation_names_key)
         {"--peer-queue-max", "1000001", "peer_queue_max: 1000001"},
         {"--max-uncommitted-bytes", "1m", "max_uncommitted_bytes: 1048576"},
         {"--max-uncommitted-bytes", "17g", "max_uncommitted_bytes"},
+        {"--raft-memory-bytes", "1023k", "raft_memory_bytes: 1047552"},
+        {"--raft-memory-bytes", "17g", "raft_memory_bytes"},
         {"--segment-bytes", "1023k", "segment_bytes: 1047552"},
         {"--segment-bytes", "2g", "segment_bytes"},
         {"--retention-ms", "0", "retention_ms: 0"},
@@ -474,7 +479,7 @@ START_TEST(test_help)
         "node_id", "data_dir", "node", "client_listen", "peer_listen", "fsync",
         "election_timeout_min_ms", "election_timeout_max_ms", "heartbeat_ms", "max_batch_bytes",
         "max_record_bytes", "request_timeout_ms", "fetch_wait_max_ms", "client_queue_max",
-        "peer_queue_max", "max_uncommitted_bytes", "segment_bytes", "retention_ms",
+        "peer_queue_max", "max_uncommitted_bytes", "raft_memory_bytes", "segment_bytes", "retention_ms",
         "retention_bytes", "shutdown_timeout_ms", "log_level",
     };
     for (size_t i = 0; i < sizeof(every_key) / sizeof(every_key[0]); i++) {
