@@ -39,7 +39,7 @@ static_assert(WIRE_BATCH_BYTES_MAX <= STORAGE_ENTRY_PAYLOAD_BYTES_MAX,
 /* Bytes of stored entries in one catch-up APPEND, and how long a chunk may
  * go unacknowledged before it is sent again. */
 #define BROKER_CATCHUP_CHUNK_BYTES (1u * WIRE_MIB)
-#define BROKER_CATCHUP_RESEND_MS 2000u
+#define BROKER_CATCHUP_RESEND_MS 1000u
 /* How often a group's hard state is saved when only its commit index moved. */
 #define BROKER_COMMIT_SAVE_INTERVAL_MS 1000u
 /* Leader gossip (PEER_STATUS) interval and how long a silent peer counts as reachable. */
@@ -153,6 +153,7 @@ struct group {
 
     struct catchup catchups[RAFT_SERVERS_MAX];
     uint32_t catchups_active;
+    bool memory_overrun; /* compacted past a follower's match (logged once) */
 };
 
 struct peer {

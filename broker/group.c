@@ -839,10 +839,19 @@ static void compact(struct group *g)
         return;
     /* Keep what followers still need, within the memory budget. */
     raft_index_t keep_for_followers = limit;
+    bool match_unknown = false;
     if (st.role == RAFT_LEADER)
-        for (uint32_t i = 0; i < st.n_progress; i++)
-            if (st.progress[i].id != st.id && st.progress[i].match < keep_for_followers)
-                keep_for_followers = st.progress[i].match;
+        for (uint32_t i = 0; i < st.n_progress; i++) {
+            const struct raft_progress_status *p = &st.progress[i];
+            if (p->id == st.id)
+                continue;
+            if (p->match < keep_for_followers)
+                keep_for_followers = p->match;
+            /* A new leader learns its followers' positions from their first
+             * answers: until then do not push a live one to storage. */
+            if (p->match == 0 && p->recent_active)
+                match_unknown = true;
+        }
     raft_index_t target = keep_for_followers;
     uint64_t bytes = 0;
     for (raft_index_t i = st.last_index; i > st.snapshot_index; i--) {
@@ -850,7 +859,7 @@ static void compact(struct group *g)
         if (e == NULL)
             break;
         bytes += e->len + 64u;
-        if (bytes > g->b->cfg.raft_memory_bytes) {
+        if (bytes > g->b->cfg.raft_memory_bytes && !match_unknown) {
             if (i > target)
                 target = i;
             break;
@@ -863,6 +872,13 @@ static void compact(struct group *g)
         if (rc != 0)
             blog(BLOG_WARN, g->name, "compaction to %" PRIu64 " failed: %s", target, raft_strerror(rc));
     }
+    /* Said once per episode: a follower now needs entries from storage. */
+    bool behind = target > keep_for_followers;
+    if (behind && !g->memory_overrun)
+        blog(BLOG_INFO, g->name, "raft_memory_bytes reached: entries up to %" PRIu64
+             " now live in storage only; followers below it (at %" PRIu64 ") will be caught up from storage",
+             target, keep_for_followers);
+    g->memory_overrun = behind;
 }
 
 static void apply_retention(struct group *g, uint64_t now_ms)
