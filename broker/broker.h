@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <zmq.h>
+
 #include "broker/config.h"
 #include "broker/metadata.h"
 #include "broker/storage/log.h"
@@ -225,6 +227,10 @@ struct broker {
 };
 
 /* ---- server.c ------------------------------------------------------------ */
+/* One [routing id, body] message from a ROUTER, without waiting: 1 got one,
+ * 0 none waiting, -1 a malformed one (skipped). Close both msgs after. */
+int broker_recv_routed(void *router, zmq_msg_t *id, zmq_msg_t *body);
+int broker_set_sockopt_int(void *sock, int option, int value);
 int broker_run(const struct broker_config *cfg);
 uint64_t broker_now_ms(void);
 int64_t broker_wall_ms(void);

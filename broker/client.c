@@ -18,11 +18,6 @@
  * own request timeout covers it.
  */
 
-static int set_int(void *sock, int option, int value)
-{
-    return zmq_setsockopt(sock, option, &value, sizeof value);
-}
-
 int clients_open(struct broker *b)
 {
     b->client_sock = zmq_socket(b->zctx, ZMQ_ROUTER);
@@ -30,10 +25,10 @@ int clients_open(struct broker *b)
         return -1;
     int64_t maxmsg = WIRE_MESSAGE_BYTES_MAX;
     zmq_setsockopt(b->client_sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
-    set_int(b->client_sock, ZMQ_SNDHWM, (int)b->cfg.client_queue_max);
-    set_int(b->client_sock, ZMQ_RCVHWM, (int)b->cfg.client_queue_max);
-    set_int(b->client_sock, ZMQ_ROUTER_MANDATORY, 1);
-    set_int(b->client_sock, ZMQ_LINGER, 0);
+    broker_set_sockopt_int(b->client_sock, ZMQ_SNDHWM, (int)b->cfg.client_queue_max);
+    broker_set_sockopt_int(b->client_sock, ZMQ_RCVHWM, (int)b->cfg.client_queue_max);
+    broker_set_sockopt_int(b->client_sock, ZMQ_ROUTER_MANDATORY, 1);
+    broker_set_sockopt_int(b->client_sock, ZMQ_LINGER, 0);
     if (zmq_bind(b->client_sock, b->cfg.client_listen) != 0) {
         blog(BLOG_ERROR, NULL, "client_listen: cannot bind %s: %s", b->cfg.client_listen,
              zmq_strerror(zmq_errno()));
@@ -167,29 +162,13 @@ void clients_receive(struct broker *b)
 {
     for (uint32_t n = 0; n < BROKER_RECV_BATCH; n++) {
         zmq_msg_t id, body;
-        zmq_msg_init(&id);
-        if (zmq_msg_recv(&id, b->client_sock, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close(&id);
-            return;
-        }
-        zmq_msg_init(&body);
-        if (!zmq_msg_more(&id) || zmq_msg_recv(&body, b->client_sock, ZMQ_DONTWAIT) < 0 ||
-            zmq_msg_size(&id) > BROKER_ROUTING_ID_BYTES_MAX) {
-            zmq_msg_close(&id);
-            zmq_msg_close(&body);
-            continue;
-        }
-        int more_parts = zmq_msg_more(&body);
-        while (more_parts) {
-            zmq_msg_t extra;
-            zmq_msg_init(&extra);
-            int rc = zmq_msg_recv(&extra, b->client_sock, ZMQ_DONTWAIT);
-            more_parts = rc >= 0 && zmq_msg_more(&extra);
-            zmq_msg_close(&extra);
-        }
-        on_client_message(b, zmq_msg_data(&id), zmq_msg_size(&id), zmq_msg_data(&body),
-                          zmq_msg_size(&body));
+        int got = broker_recv_routed(b->client_sock, &id, &body);
+        if (got > 0)
+            on_client_message(b, zmq_msg_data(&id), zmq_msg_size(&id), zmq_msg_data(&body),
+                              zmq_msg_size(&body));
         zmq_msg_close(&id);
         zmq_msg_close(&body);
+        if (got == 0)
+            return;
     }
 }

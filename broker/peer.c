@@ -28,11 +28,6 @@
  * APPEND carries at most max_msg_bytes = 1 MiB of entries). */
 #define PEER_MESSAGE_BYTES (WIRE_MESSAGE_BYTES_MAX)
 
-static int set_int(void *sock, int option, int value)
-{
-    return zmq_setsockopt(sock, option, &value, sizeof value);
-}
-
 struct peer *broker_peer(struct broker *b, uint32_t id)
 {
     for (uint32_t i = 0; i < b->n_peers; i++)
@@ -48,8 +43,8 @@ int peers_open(struct broker *b)
         return -1;
     int64_t maxmsg = WIRE_MESSAGE_BYTES_MAX;
     zmq_setsockopt(b->peer_sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
-    set_int(b->peer_sock, ZMQ_RCVHWM, (int)b->cfg.peer_queue_max);
-    set_int(b->peer_sock, ZMQ_LINGER, 0);
+    broker_set_sockopt_int(b->peer_sock, ZMQ_RCVHWM, (int)b->cfg.peer_queue_max);
+    broker_set_sockopt_int(b->peer_sock, ZMQ_LINGER, 0);
     if (zmq_bind(b->peer_sock, b->cfg.peer_listen) != 0) {
         blog(BLOG_ERROR, NULL, "peer_listen: cannot bind %s: %s", b->cfg.peer_listen,
              zmq_strerror(zmq_errno()));
@@ -71,11 +66,11 @@ int peers_open(struct broker *b)
         char rid[32];
         int k = snprintf(rid, sizeof rid, "broker-%u", b->cfg.node_id);
         zmq_setsockopt(p->dealer, ZMQ_ROUTING_ID, rid, (size_t)k);
-        set_int(p->dealer, ZMQ_SNDHWM, (int)b->cfg.peer_queue_max);
-        set_int(p->dealer, ZMQ_IMMEDIATE, 1);
-        set_int(p->dealer, ZMQ_LINGER, 0);
-        set_int(p->dealer, ZMQ_RECONNECT_IVL, 50);
-        set_int(p->dealer, ZMQ_RECONNECT_IVL_MAX, 500);
+        broker_set_sockopt_int(p->dealer, ZMQ_SNDHWM, (int)b->cfg.peer_queue_max);
+        broker_set_sockopt_int(p->dealer, ZMQ_IMMEDIATE, 1);
+        broker_set_sockopt_int(p->dealer, ZMQ_LINGER, 0);
+        broker_set_sockopt_int(p->dealer, ZMQ_RECONNECT_IVL, 50);
+        broker_set_sockopt_int(p->dealer, ZMQ_RECONNECT_IVL_MAX, 500);
         if (zmq_connect(p->dealer, n->peer_address) != 0) {
             blog(BLOG_ERROR, NULL, "node %u: cannot connect to %s: %s", n->id, n->peer_address,
                  zmq_strerror(zmq_errno()));
@@ -331,29 +326,12 @@ void peers_receive(struct broker *b)
 {
     for (uint32_t n = 0; n < BROKER_RECV_BATCH; n++) {
         zmq_msg_t id, body;
-        zmq_msg_init(&id);
-        if (zmq_msg_recv(&id, b->peer_sock, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close(&id);
-            return;
-        }
-        zmq_msg_init(&body);
-        int more = zmq_msg_more(&id);
-        if (!more || zmq_msg_recv(&body, b->peer_sock, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close(&id);
-            zmq_msg_close(&body);
-            continue;
-        }
-        /* Drop any further parts: peers send single-part messages. */
-        int more_parts = zmq_msg_more(&body);
-        while (more_parts) {
-            zmq_msg_t extra;
-            zmq_msg_init(&extra);
-            int rc = zmq_msg_recv(&extra, b->peer_sock, ZMQ_DONTWAIT);
-            more_parts = rc >= 0 && zmq_msg_more(&extra);
-            zmq_msg_close(&extra);
-        }
-        on_peer_message(b, zmq_msg_data(&body), zmq_msg_size(&body));
+        int got = broker_recv_routed(b->peer_sock, &id, &body);
+        if (got > 0)
+            on_peer_message(b, zmq_msg_data(&body), zmq_msg_size(&body));
         zmq_msg_close(&id);
         zmq_msg_close(&body);
+        if (got == 0)
+            return;
     }
 }

@@ -37,6 +37,31 @@ int64_t broker_wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int broker_set_sockopt_int(void *sock, int option, int value)
+{
+    return zmq_setsockopt(sock, option, &value, sizeof value);
+}
+
+int broker_recv_routed(void *router, zmq_msg_t *id, zmq_msg_t *body)
+{
+    zmq_msg_init(id);
+    zmq_msg_init(body);
+    if (zmq_msg_recv(id, router, ZMQ_DONTWAIT) < 0)
+        return 0;
+    bool ok = zmq_msg_more(id) && zmq_msg_recv(body, router, ZMQ_DONTWAIT) >= 0 &&
+              zmq_msg_size(id) <= BROKER_ROUTING_ID_BYTES_MAX;
+    /* Peers and clients send single-part messages: drop any further parts. */
+    int more = ok ? zmq_msg_more(body) : zmq_msg_more(id);
+    while (more) {
+        zmq_msg_t extra;
+        zmq_msg_init(&extra);
+        int rc = zmq_msg_recv(&extra, router, ZMQ_DONTWAIT);
+        more = rc >= 0 && zmq_msg_more(&extra);
+        zmq_msg_close(&extra);
+    }
+    return ok ? 1 : -1;
+}
+
 const struct broker_node *broker_node(const struct broker *b, uint32_t id)
 {
     return broker_config_node(&b->cfg, id);
