@@ -373,8 +373,10 @@ static void send_fetches(struct consumer *k)
         fq->offset = ps->next_offset;
         fq->max_bytes = CONSUME_FETCH_BYTES;
         fq->max_wait_ms = wait;
-        int rc = wire_client_send_routed(k->client, &req, wait + CONSUME_ANSWER_MARGIN_MS, ps,
-                                         NULL);
+        /* A dead leader must not hold the partition much longer than --timeout. */
+        uint32_t margin = k->o.timeout_ms < CONSUME_ANSWER_MARGIN_MS ? k->o.timeout_ms
+                                                                     : CONSUME_ANSWER_MARGIN_MS;
+        int rc = wire_client_send_routed(k->client, &req, wait + margin, ps, NULL);
         if (rc == WIRE_OK) {
             ps->in_flight = true;
             k->in_flight++;

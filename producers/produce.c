@@ -672,8 +672,11 @@ static void send_due(struct producer *p)
         req.body.produce_req.batches.count = 1;
         req.body.produce_req.batches.items = &batch_bytes;
         b->attempts++;
-        int rc = wire_client_send_routed(p->client, &req, broker_ms + PRODUCE_ANSWER_MARGIN_MS, b,
-                                         NULL);
+        /* The answer may take the broker's timeout plus a margin, but not past the deadline. */
+        uint32_t answer_ms = broker_ms + PRODUCE_ANSWER_MARGIN_MS;
+        if ((int64_t)answer_ms > left)
+            answer_ms = (uint32_t)left;
+        int rc = wire_client_send_routed(p->client, &req, answer_ms, b, NULL);
         if (rc == WIRE_OK) {
             p->in_flight++;
             continue;
