@@ -82,7 +82,7 @@ struct consumer {
     int64_t last_refresh_ms;
     uint8_t *scratch; /* decompressed records of one batch */
     struct wire_record_iter iter;
-    int failed; /* a fatal error was reported */
+    bool failed; /* a fatal error was reported */
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -211,7 +211,7 @@ static void fatal(struct consumer *k, const char *fmt, ...)
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     tool_error("%s", msg);
-    k->failed = 1;
+    k->failed = true;
 }
 
 static bool want_more(const struct consumer *k)

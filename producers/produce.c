@@ -1,5 +1,6 @@
 /* raftmq-produce: one record per input line, batched per partition, pipelined, retried until acknowledged. */
 #define _GNU_SOURCE /* memmem */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -120,7 +121,6 @@ struct producer {
     int64_t last_refresh_ms;
     bool topic_gone;
     /* Counters for the summary. */
-    uint64_t lines_read;
     uint64_t records_acked;
     uint64_t bytes_acked;
     uint64_t records_failed;
@@ -287,6 +287,8 @@ static void seal_partition(struct producer *p, uint32_t partition)
     struct partition_buffer *buf = &p->buffers[partition];
     if (buf->count == 0)
         return;
+    /* add_line seals at PRODUCE_BATCH_RECORDS, so the line numbers fit. */
+    assert(buf->count <= PRODUCE_BATCH_RECORDS);
     uint64_t lines[PRODUCE_BATCH_RECORDS];
     uint32_t in_batch = 0;
     uint64_t payload = 0;
@@ -485,7 +487,6 @@ static bool read_input(struct producer *p, struct line_reader *lr)
             lr->skipping = false;
         } else {
             add_line(p, lr->line_no, lr->buf + start, line_len);
-            p->lines_read++;
         }
         start += line_len + 1;
     }
@@ -503,7 +504,6 @@ static bool read_input(struct producer *p, struct line_reader *lr)
     if (lr->eof && lr->len > 0) {
         lr->line_no++;
         add_line(p, lr->line_no, lr->buf, lr->len);
-        p->lines_read++;
         lr->len = 0;
     } else if (lr->eof && lr->skipping) {
         lr->line_no++;

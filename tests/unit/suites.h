@@ -16,5 +16,6 @@ Suite *storage_crash_suite(void);
 Suite *config_suite(void);
 Suite *peer_codec_suite(void);
 Suite *metadata_suite(void);
+Suite *tool_suite(void);
 
 #endif
