@@ -89,9 +89,11 @@ LIBS := $(WIRE_LIB) $(RAFT_LIB) $(STORAGE_LIB) $(BROKER_LIB)
 BROKER_LINK := $(BROKER_LIB) $(STORAGE_LIB) $(RAFT_LIB) $(WIRE_LIB)
 BROKER_LINK_TEST := $(BROKER_LIB_TEST) $(STORAGE_LIB_TEST) $(RAFT_LIB_TEST) $(WIRE_LIB_TEST)
 PROGRAMS := $(BIN)/raftmq-broker $(BIN)/raftmq-codec-bench $(BIN)/raftmq-wire-vectors $(BIN)/raftmq-sim \
-            $(BIN)/raftmq-raft-bench $(BIN)/raftmq-storage-bench
+            $(BIN)/raftmq-raft-bench $(BIN)/raftmq-storage-bench \
+            $(BIN)/raftmq-admin $(BIN)/raftmq-produce $(BIN)/raftmq-consume
 # raftmq-wire-vectors is a development tool (it rewrites tests/vectors/): not installed.
-INSTALL_PROGRAMS := $(BIN)/raftmq-broker $(BIN)/raftmq-codec-bench $(BIN)/raftmq-raft-bench $(BIN)/raftmq-storage-bench
+INSTALL_PROGRAMS := $(BIN)/raftmq-broker $(BIN)/raftmq-codec-bench $(BIN)/raftmq-raft-bench $(BIN)/raftmq-storage-bench \
+                    $(BIN)/raftmq-admin $(BIN)/raftmq-produce $(BIN)/raftmq-consume
 UNIT_TESTS := $(TST)/bin/raftmq-unit-tests
 # The broker built with the sanitizers: the cluster tests run it.
 BROKER_TEST := $(TST)/bin/raftmq-broker
@@ -330,6 +332,34 @@ $(BIN)/raftmq-badinput: $(REL)/obj/tests/cluster/badinput.o $(WIRE_LIB)
 	$(call quiet,LD,$@)
 	$(Q)$(CC) $(RELEASE_CFLAGS) $^ $(PKG_LIBS) -o $@
 # ---- end raftmq-badinput ------------------------------------------------------
+
+# ---- command-line tools: raftmq-admin, raftmq-produce, raftmq-consume ----------
+# (docs/tools.md; tests/cluster/test_tools.sh). They link only the wire library
+# (client core and wire/tool.c). The $(TST)/bin variants are the same tools with
+# the sanitizers, for running test_tools.sh with TOOLS_BIN=$(TST)/bin.
+TOOLS_TEST := $(TST)/bin/raftmq-admin $(TST)/bin/raftmq-produce $(TST)/bin/raftmq-consume
+
+define link_tool
+	@mkdir -p $(@D)
+	$(call quiet,LD,$@)
+	$(Q)$(CC) $(1) $^ $(PKG_LIBS) -o $@
+endef
+$(BIN)/raftmq-admin: $(REL)/obj/broker/tools/admin.o $(WIRE_LIB)
+	$(call link_tool,$(RELEASE_CFLAGS))
+$(BIN)/raftmq-produce: $(REL)/obj/producers/produce.o $(WIRE_LIB)
+	$(call link_tool,$(RELEASE_CFLAGS))
+$(BIN)/raftmq-consume: $(REL)/obj/consumers/consume.o $(WIRE_LIB)
+	$(call link_tool,$(RELEASE_CFLAGS))
+$(TST)/bin/raftmq-admin: $(TST)/obj/broker/tools/admin.o $(WIRE_LIB_TEST)
+	$(call link_tool,$(TEST_CFLAGS))
+$(TST)/bin/raftmq-produce: $(TST)/obj/producers/produce.o $(WIRE_LIB_TEST)
+	$(call link_tool,$(TEST_CFLAGS))
+$(TST)/bin/raftmq-consume: $(TST)/obj/consumers/consume.o $(WIRE_LIB_TEST)
+	$(call link_tool,$(TEST_CFLAGS))
+
+tools-test: $(TOOLS_TEST)
+.PHONY: tools-test
+# ---- end command-line tools ----------------------------------------------------
 
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(WIRE_SRC) $(wildcard wire/*.h)
 	@mkdir -p $(@D)

@@ -24,6 +24,7 @@ static const struct {
     {"peer_codec", peer_codec_suite},
     {"metadata", metadata_suite},
     {"client", client_suite},
+    {"tool", tool_suite},
 };
 
 int main(int argc, char **argv)

@@ -17,5 +17,6 @@ Suite *config_suite(void);
 Suite *peer_codec_suite(void);
 Suite *metadata_suite(void);
 Suite *client_suite(void);
+Suite *tool_suite(void);
 
 #endif
