@@ -20,6 +20,9 @@
  * WIRE_ARENA_BYTES_PER_INPUT_BYTE times the frame (which always suffices). */
 #define CLIENT_ARENA_BYTES_INITIAL (256u * WIRE_KIB)
 #define CLIENT_ERROR_BYTES 512u
+/* How long UNKNOWN_TOPIC must persist before a routed request believes it:
+ * a broker applies a new topic a few milliseconds after the controller. */
+#define CLIENT_UNKNOWN_TOPIC_GRACE_MS 500
 
 struct client_conn {
     char address[WIRE_STRING_BYTES_MAX + 1];
@@ -62,6 +65,10 @@ struct wire_client {
     struct wire_client_config config;
     void *zmq_context;
     char error[CLIENT_ERROR_BYTES];
+    /* The last send failed before the request left (no connection within
+     * the connect timeout): a TIMEOUT that is known not to have been sent,
+     * so even a PRODUCE may be retried. */
+    bool last_not_sent;
 
     char (*bootstrap)[WIRE_STRING_BYTES_MAX + 1];
     uint32_t bootstrap_count;
@@ -461,9 +468,11 @@ static int send_on(struct wire_client *c, uint32_t ci, struct wire_frame *req, u
             return fail(c, WIRE_ERR_UNKNOWN, "send to %s: %s", conn->address, zmq_strerror(e));
         /* ZMQ_IMMEDIATE: EAGAIN while the connection is not up (or the HWM is full). */
         long left = ms_until(send_deadline);
-        if (left <= 0)
+        if (left <= 0) {
+            c->last_not_sent = true;
             return fail(c, WIRE_ERR_TIMEOUT, "could not send to %s within %" PRIu32
                         " ms (broker down or not reachable?)", conn->address, wait_ms);
+        }
         zmq_pollitem_t item = {conn->socket, 0, ZMQ_POLLOUT, 0};
         if (zmq_poll(&item, 1, left) < 0 && zmq_errno() != EINTR)
             return fail(c, WIRE_ERR_UNKNOWN, "zmq_poll: %s", zmq_strerror(zmq_errno()));
@@ -1048,6 +1057,7 @@ int wire_client_send_routed(struct wire_client *c, struct wire_frame *req, uint3
 static int call_once(struct wire_client *c, const char *address, struct wire_frame *req,
                      int64_t deadline, struct wire_frame *resp)
 {
+    c->last_not_sent = false;
     long left = ms_until(deadline);
     if (left <= 0)
         return fail(c, WIRE_ERR_TIMEOUT, "deadline passed before the request was sent");
@@ -1161,9 +1171,18 @@ int wire_client_request(struct wire_client *c, struct wire_frame *req, uint32_t 
     char topic[WIRE_STRING_BYTES_MAX + 1] = "";
     char last[CLIENT_ERROR_BYTES] = "";
     unsigned attempt = 0;
+    /* A NOT_LEADER that names the leader is followed at once, a few times
+     * per request; past that (brokers with stale views naming each other)
+     * the backoff grows as for any other retry. */
+    unsigned redirects_left = 3;
+    bool skip_backoff = false;
+    /* A broker that has not applied a new topic yet says UNKNOWN_TOPIC:
+     * believe it only once the cluster has said so for a while. */
+    int64_t unknown_since = -1;
     for (;; attempt++) {
-        if (attempt > 0)
+        if (attempt > 0 && !skip_backoff)
             backoff(c, attempt - 1, deadline);
+        skip_backoff = false;
         if (ms_until(deadline) <= 0)
             return fail(c, WIRE_ERR_TIMEOUT, "%s: deadline passed after %u attempts (last: %s)",
                         wire_type_name(req->type), attempt, last[0] ? last : "none");
@@ -1180,8 +1199,14 @@ int wire_client_request(struct wire_client *c, struct wire_frame *req, uint32_t 
             }
             rc = route(c, req, topic, &address);
             if (rc == WIRE_ERR_UNKNOWN_TOPIC || rc == WIRE_ERR_UNKNOWN_PARTITION) {
-                /* The cluster says so too: a final answer, not a transient one. */
-                return rc;
+                /* The cluster says so too: final, unless it is news. */
+                int64_t now = now_ns() / 1000000;
+                if (unknown_since < 0)
+                    unknown_since = now;
+                if (now - unknown_since >= CLIENT_UNKNOWN_TOPIC_GRACE_MS)
+                    return rc;
+                snprintf(last, sizeof(last), "%s", c->error);
+                continue;
             }
             if (rc != WIRE_OK) {
                 snprintf(last, sizeof(last), "%s", c->error);
@@ -1197,7 +1222,7 @@ int wire_client_request(struct wire_client *c, struct wire_frame *req, uint32_t 
             snprintf(last, sizeof(last), "%s", c->error);
             if (by_partition)
                 wire_client_forget_leader(c, topic, partition);
-            if (unknown_is_final)
+            if (unknown_is_final && !c->last_not_sent)
                 return rc;
             continue;
         }
@@ -1219,8 +1244,10 @@ int wire_client_request(struct wire_client *c, struct wire_frame *req, uint32_t 
                 c->controller_id = d->leader_id;
             }
             /* A named leader is worth trying at once. */
-            if (d->leader_id != 0 && d->leader_address.len != 0 && attempt < 2)
-                attempt = 0;
+            if (d->leader_id != 0 && d->leader_address.len != 0 && redirects_left > 0) {
+                redirects_left--;
+                skip_backoff = true;
+            }
         } else if (by_partition && resp->error == WIRE_ERR_SHUTTING_DOWN) {
             wire_client_forget_leader(c, topic, partition);
         }
