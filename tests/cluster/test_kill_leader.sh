@@ -47,6 +47,19 @@ tc wait-converged --timeout 60 || fail "the restarted broker did not catch up"
 tc verify -t events --records "$RECORDS" --seed "$SEED" --acks "$TC_TMP/acks" --timeout 60 ||
     fail "verify"
 
+# Preferred leaders (each partition's first replica) are handed back once
+# the restarted broker has caught up.
+ADMIN=${RAFTMQ_ADMIN:-$BUILD/bin/raftmq-admin}
+# shellcheck disable=SC2317 # called through wait_until
+preferred_leaders() {
+    local json leaders firsts
+    json=$("$ADMIN" -b "$BROKERS" --json topic describe events) || return 1
+    leaders=$(grep -o '"partition":[0-9]*,"leader":[0-9]*' <<<"$json" | sed 's/.*"leader"://')
+    firsts=$(grep -o '"replicas":\[[0-9]*' <<<"$json" | sed 's/.*\[//')
+    [ -n "$leaders" ] && [ "$leaders" = "$firsts" ]
+}
+wait_until 30 "every partition led by its preferred (first) replica again" preferred_leaders
+
 for ((i = 1; i <= BROKER_COUNT; i++)); do
     stop_broker "$i"
     [ "$TC_STATUS" = 0 ] || fail "broker $i exited with status $TC_STATUS after SIGTERM"
