@@ -429,6 +429,14 @@ for n in 1 2 3; do
     done
 done
 pass
+# ... and its data is gone from every replica's data directory.
+for n in 1 2 3; do
+    if compgen -G "$tmp/data$n/topics/one1@*" >/dev/null; then
+        fail "broker $n still holds data of the deleted topic: $(echo "$tmp/data$n"/topics/one1@*)"
+    else
+        pass
+    fi
+done
 echo "too late" >"$tmp/late.txt"
 expect 1 produce_deleted "$PRODUCE" -b "$BROKERS" -t one1 --file "$tmp/late.txt"
 
