@@ -429,10 +429,22 @@ for n in 1 2 3; do
     done
 done
 pass
-# ... and its data is gone from every replica's data directory.
+# Deleting a topic replicated on all three brokers removes its partitions'
+# data from every replica (each applies the delete a moment after the
+# controller answers: a bounded wait).
 for n in 1 2 3; do
-    if compgen -G "$tmp/data$n/topics/one1@*" >/dev/null; then
-        fail "broker $n still holds data of the deleted topic: $(echo "$tmp/data$n"/topics/one1@*)"
+    compgen -G "$tmp/data$n/topics/orders@*" >/dev/null && pass ||
+        fail "broker $n has no data directory for orders before the delete"
+done
+expect 0 delete_orders "$ADMIN" -b "$BROKERS" topic delete orders
+for n in 1 2 3; do
+    waited=0
+    while compgen -G "$tmp/data$n/topics/orders@*" >/dev/null && [ $waited -lt 50 ]; do
+        sleep 0.1
+        waited=$((waited + 1))
+    done
+    if compgen -G "$tmp/data$n/topics/orders@*" >/dev/null; then
+        fail "broker $n still holds data of the deleted topic orders after 5 s"
     else
         pass
     fi
