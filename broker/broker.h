@@ -92,6 +92,7 @@ struct fetch_wait {
 struct parked_frame {
     struct parked_frame *next;
     raft_index_t required;
+    uint64_t required_hardstate; /* and this hard state save (storage version) */
     raft_id_t to;
     uint32_t len;
     uint8_t bytes[];
@@ -135,9 +136,15 @@ struct group {
     raft_index_t reported_durable; /* last raft_persisted index */
     bool sync_requested;
 
-    /* hard state as last saved */
+    /* Hard state: what the last completed save holds (saved, saved_base:
+     * the log's base index), and the last request to the syncer. */
     struct raft_hard_state saved;
-    uint64_t saved_at_ms;
+    raft_index_t saved_base;
+    struct raft_hard_state hs_requested;
+    raft_index_t hs_requested_base;
+    uint64_t hs_requested_version;
+    uint64_t hs_saved_version;
+    uint64_t saved_at_ms; /* when the last save was requested */
 
     raft_id_t leader;   /* as last seen from the core */
     raft_term_t term;
@@ -245,11 +252,12 @@ int group_open(struct broker *b, uint64_t id, const char *name, const char *dir,
 void group_close(struct group *g, bool save_state);
 void group_tick(struct group *g);
 void group_process(struct group *g);
-void group_on_durable(struct group *g, raft_index_t durable, int err);
+void group_on_durable(struct group *g, raft_index_t durable, uint64_t hardstate_saved, int err);
 void group_expire_waits(struct group *g, uint64_t now_ms);
 void group_fail_waits(struct group *g, int err, const char *why);
 void group_housekeeping(struct group *g, uint64_t now_ms);
-void group_save_hardstate(struct group *g, bool force);
+/* Asks the storage syncer to save the group's hard state (asynchronous). */
+void group_request_hardstate(struct group *g);
 bool group_is_leader(const struct group *g);
 /* Adds a waiter for a just-proposed range; false when the queue is full. */
 bool group_add_commit_wait(struct group *g, const struct client_ref *c, raft_index_t first,

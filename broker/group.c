@@ -19,6 +19,8 @@
  */
 #define GROUP_META_BYTES 16u
 
+static void fail_group(struct group *g, int rc, const char *what);
+
 static void storage_message(void *user_data, const char *line)
 {
     struct group *g = user_data;
@@ -236,7 +238,8 @@ int group_open(struct broker *b, uint64_t id, const char *name, const char *dir,
         free(g);
         return -1;
     }
-    g->saved = restore.hard_state;
+    g->saved = g->hs_requested = restore.hard_state;
+    g->saved_base = g->hs_requested_base = snap;
     g->saved_at_ms = b->now_ms;
     g->stored_last = last;
     g->reported_durable = last;
@@ -258,34 +261,49 @@ int group_open(struct broker *b, uint64_t id, const char *name, const char *dir,
     return 0;
 }
 
-void group_save_hardstate(struct group *g, bool force)
+/* The hard state to save now: term and vote from the core, the commit index
+ * capped at what is durable here (storage refuses at open a log that ends
+ * below the saved commit index), and the log's base (GROUP_META_BYTES). */
+static void current_hardstate(struct group *g, struct storage_hardstate *hs, raft_index_t *base)
+{
+    struct raft_status st;
+    raft_status(g->raft, &st);
+    raft_index_t durable = storage_log_durable_index(g->log);
+    *hs = (struct storage_hardstate){.current_term = st.term, .voted_for = st.vote,
+                                     .commit_index = st.commit < durable ? st.commit : durable,
+                                     .meta_len = GROUP_META_BYTES};
+    wire_store_be(hs->meta, st.snapshot_index, 8);
+    wire_store_be(hs->meta + 8, st.snapshot_term, 8);
+    *base = st.snapshot_index;
+}
+
+void group_request_hardstate(struct group *g)
 {
     if (g->failed)
         return;
-    struct raft_status st;
-    raft_status(g->raft, &st);
-    raft_index_t commit = st.commit;
-    raft_index_t durable = storage_log_durable_index(g->log);
-    /* Storage refuses at open a log that ends below the saved commit index,
-     * so save only what is durable here. */
-    if (commit > durable)
-        commit = durable;
-    if (!force && st.term == g->saved.term && st.vote == g->saved.vote && commit <= g->saved.commit)
-        return;
-    struct storage_hardstate hs = {.current_term = st.term, .voted_for = st.vote,
-                                   .commit_index = commit, .meta_len = GROUP_META_BYTES};
-    wire_store_be(hs.meta, st.snapshot_index, 8);
-    wire_store_be(hs.meta + 8, st.snapshot_term, 8);
-    int rc = storage_log_save_hardstate(g->log, &hs);
+    struct storage_hardstate hs;
+    raft_index_t base;
+    current_hardstate(g, &hs, &base);
+    uint64_t version = 0;
+    int rc = storage_log_request_hardstate(g->log, &hs, &version);
     if (rc != 0) {
-        g->failed = rc;
-        blog(BLOG_ERROR, g->name, "cannot save hard state, group stopped: %s",
-             storage_log_errmsg(g->log));
-        group_fail_waits(g, WIRE_ERR_STORAGE_ERROR, "storage failed on this broker");
+        fail_group(g, rc, "cannot request a hard state save");
         return;
     }
-    g->saved = (struct raft_hard_state){st.term, st.vote, commit};
+    g->hs_requested = (struct raft_hard_state){hs.current_term, hs.voted_for, hs.commit_index};
+    g->hs_requested_base = base;
+    g->hs_requested_version = version;
     g->saved_at_ms = g->b->now_ms;
+}
+
+/* Blocking save (at close only: the loop is ending anyway). */
+static void save_hardstate_now(struct group *g)
+{
+    struct storage_hardstate hs;
+    raft_index_t base;
+    current_hardstate(g, &hs, &base);
+    if (storage_log_save_hardstate(g->log, &hs) != 0)
+        blog(BLOG_ERROR, g->name, "cannot save hard state at close: %s", storage_log_errmsg(g->log));
 }
 
 static void fail_group(struct group *g, int rc, const char *what)
@@ -516,6 +534,7 @@ static void park_frame(struct group *g, const struct raft_msg *m)
         return;
     p->next = NULL;
     p->required = g->stored_last;
+    p->required_hardstate = g->hs_requested_version;
     p->to = m->to;
     p->len = (uint32_t)w.len;
     memcpy(p->bytes, buf, w.len);
@@ -529,7 +548,8 @@ static void park_frame(struct group *g, const struct raft_msg *m)
 
 static void release_parked(struct group *g, raft_index_t durable)
 {
-    while (g->parked_head != NULL && g->parked_head->required <= durable) {
+    while (g->parked_head != NULL && g->parked_head->required <= durable &&
+           g->parked_head->required_hardstate <= g->hs_saved_version) {
         struct parked_frame *p = g->parked_head;
         peer_queue_frame(g->b, (uint32_t)p->to, p->bytes, p->len);
         g->parked_head = p->next;
@@ -600,7 +620,6 @@ void group_process(struct group *g)
     if (g->failed)
         return;
     bool appended = false;
-    bool hard_state = false;
     while (raft_has_update(g->raft)) {
         struct raft_update u;
         raft_update_get(g->raft, &u);
@@ -628,20 +647,20 @@ void group_process(struct group *g)
                 return;
             appended = true;
         }
-        if (u.hard_state_changed &&
-            (u.hard_state.term != g->saved.term || u.hard_state.vote != g->saved.vote))
-            hard_state = true;
-        if (hard_state) {
-            /* A vote or a new term must be durable before any message that
-             * depends on it leaves (msgs_after_persist below). */
-            group_save_hardstate(g, true);
-            hard_state = false;
+        /* A vote or a new term must be durable before any message that
+         * depends on it leaves (msgs_after_persist, parked below until the
+         * syncer reports this save). The commit index alone is saved lazily
+         * (housekeeping). */
+        if (u.hard_state_changed && (u.hard_state.term != g->hs_requested.term ||
+                                     u.hard_state.vote != g->hs_requested.vote)) {
+            group_request_hardstate(g);
             if (g->failed)
                 return;
         }
         for (uint32_t i = 0; i < u.n_msgs; i++)
             peer_queue_msg(g->b, g, &u.msgs[i]);
-        bool durable_now = storage_log_durable_index(g->log) >= g->stored_last && !appended;
+        bool durable_now = storage_log_durable_index(g->log) >= g->stored_last && !appended &&
+                           g->hs_saved_version >= g->hs_requested_version;
         for (uint32_t i = 0; i < u.n_msgs_after_persist; i++) {
             if (durable_now && g->parked_head == NULL)
                 peer_queue_msg(g->b, g, &u.msgs_after_persist[i]);
@@ -670,22 +689,30 @@ void group_process(struct group *g)
     note_role(g);
 }
 
-void group_on_durable(struct group *g, raft_index_t durable, int err)
+void group_on_durable(struct group *g, raft_index_t durable, uint64_t hardstate_saved, int err)
 {
     g->sync_requested = false;
     if (g->failed)
         return;
     if (err != 0) {
-        fail_group(g, err, "fdatasync failed");
+        fail_group(g, err, "fdatasync or hard state save failed");
         return;
+    }
+    if (hardstate_saved > g->hs_saved_version) {
+        g->hs_saved_version = hardstate_saved;
+        if (hardstate_saved >= g->hs_requested_version) {
+            g->saved = g->hs_requested;
+            g->saved_base = g->hs_requested_base;
+        }
     }
     if (durable > g->stored_last)
         durable = g->stored_last;
-    if (durable > g->reported_durable || (durable == g->stored_last && g->parked_head != NULL)) {
-        if (durable > g->reported_durable) {
-            raft_persisted(g->raft, durable, group_term_at(g, durable));
-            g->reported_durable = durable;
-        }
+    if (durable > g->reported_durable) {
+        raft_persisted(g->raft, durable, group_term_at(g, durable));
+        g->reported_durable = durable;
+        broker_mark_dirty(g);
+    }
+    if (g->parked_head != NULL) {
         release_parked(g, durable);
         broker_mark_dirty(g);
     }
@@ -894,11 +921,13 @@ static void apply_retention(struct group *g, uint64_t now_ms)
     raft_status(g->raft, &st);
     if (st.snapshot_index < storage_log_first_index(g->log))
         return;
-    /* The new log base must be known at restart: save it first. */
-    if (g->saved.commit < st.snapshot_index)
-        group_save_hardstate(g, true);
-    if (g->failed)
+    /* The new log base must be known at restart: have it saved first (the
+     * next pass, once the syncer reports the save, removes segments). */
+    if (g->saved_base < st.snapshot_index || g->saved.commit < st.snapshot_index) {
+        if (g->hs_requested_base < st.snapshot_index || g->hs_saved_version < g->hs_requested_version)
+            group_request_hardstate(g);
         return;
+    }
     struct storage_retention policy = {.age_ms_max = age > 0 ? age : 0,
                                        .bytes_max = bytes > 0 ? (uint64_t)bytes : 0};
     uint64_t before = storage_log_first_index(g->log), first = before;
@@ -916,8 +945,15 @@ void group_housekeeping(struct group *g, uint64_t now_ms)
     if (g->failed)
         return;
     compact(g);
-    if (now_ms - g->saved_at_ms >= BROKER_COMMIT_SAVE_INTERVAL_MS)
-        group_save_hardstate(g, false);
+    if (now_ms - g->saved_at_ms >= BROKER_COMMIT_SAVE_INTERVAL_MS &&
+        g->hs_saved_version >= g->hs_requested_version) {
+        struct raft_status st;
+        raft_status(g->raft, &st);
+        raft_index_t durable = storage_log_durable_index(g->log);
+        raft_index_t commit = st.commit < durable ? st.commit : durable;
+        if (commit > g->hs_requested.commit)
+            group_request_hardstate(g);
+    }
     apply_retention(g, now_ms);
 }
 
@@ -928,7 +964,7 @@ void group_close(struct group *g, bool save_state)
     group_fail_waits(g, WIRE_ERR_SHUTTING_DOWN, "broker is shutting down");
     if (save_state && !g->failed) {
         storage_log_sync(g->log);
-        group_save_hardstate(g, false);
+        save_hardstate_now(g);
     }
     while (g->parked_head != NULL) {
         struct parked_frame *p = g->parked_head;

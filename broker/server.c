@@ -116,7 +116,8 @@ static void on_completions(struct broker *b)
     size_t n;
     while ((n = storage_syncer_poll(b->syncer, done, 256)) > 0)
         for (size_t i = 0; i < n; i++)
-            group_on_durable(done[i].user_data, done[i].durable_index, done[i].err);
+            group_on_durable(done[i].user_data, done[i].durable_index, done[i].hardstate_saved,
+                             done[i].err);
 }
 
 static void expire(struct group *g)

@@ -23,6 +23,10 @@ struct storage__sync_link *storage__log_link(struct storage_log *log);
  */
 int storage__log_sync_flushed(struct storage_log *log, unsigned *calls);
 
+/* Saves the hard state last requested with storage_log_request_hardstate,
+ * if any (syncer thread, after the data sync); adds its syncs to *calls. */
+int storage__log_save_pending_hardstate(struct storage_log *log, unsigned *calls);
+
 /* Registration of a log with its syncer (open/close). Detach waits for a
  * sync of that log in progress, at most wait_ms; on timeout
  * it returns STORAGE_ERR_IO and the log stays attached (and must not be

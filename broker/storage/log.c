@@ -49,6 +49,16 @@ struct storage_log {
     char errmsg[512];
 
     struct storage__sync_link link; /* the syncer's, under its lock */
+
+    /* Hard state saves. hs_lock serialises the saves themselves (the owner
+     * thread's blocking ones and the syncer's), which share hardstate.tmp;
+     * the request fields below are guarded by `lock`. */
+    pthread_mutex_t hs_lock;
+    int hs_pending;              /* a request waits for the syncer */
+    struct storage_hardstate hs_next;
+    uint64_t hs_next_version;
+    uint64_t hs_requested_version; /* the last version handed out */
+    uint64_t hs_saved_version;     /* every request <= this is durable */
 };
 
 /* ---- messages and failure ---------------------------------------------------------- */
@@ -1026,9 +1036,72 @@ int storage_log_apply_retention(struct storage_log *log, const struct storage_re
 int storage_log_save_hardstate(struct storage_log *log, const struct storage_hardstate *hs)
 {
     int sys = 0;
+    pthread_mutex_lock(&log->hs_lock);
     int rc = storage_hardstate_save(log->fs, log->dir, hs, &sys);
+    pthread_mutex_unlock(&log->hs_lock);
     if (rc == STORAGE_ERR_IO || rc == STORAGE_ERR_NOSPC)
         say(log, "partition %s: saving hard state failed: %s", log->dir, strerror(sys));
+    return rc;
+}
+
+int storage_log_request_hardstate(struct storage_log *log, const struct storage_hardstate *hs,
+                                  uint64_t *version)
+{
+    if (log->opts.syncer == NULL)
+        return STORAGE_ERR_INVALID;
+    if (hs->meta_len > STORAGE_HARDSTATE_META_BYTES_MAX)
+        return STORAGE_ERR_INVALID;
+    int rc = failed_code(log);
+    if (rc == 0)
+        rc = flush(log); /* so the syncer's data sync covers what is appended */
+    if (rc != 0)
+        return rc;
+    pthread_mutex_lock(&log->lock);
+    log->hs_next = *hs;
+    log->hs_next_version = ++log->hs_requested_version;
+    log->hs_pending = 1;
+    if (version != NULL)
+        *version = log->hs_next_version;
+    pthread_mutex_unlock(&log->lock);
+    return storage__syncer_request(log->opts.syncer, log);
+}
+
+uint64_t storage_log_hardstate_saved(struct storage_log *log)
+{
+    pthread_mutex_lock(&log->lock);
+    uint64_t v = log->hs_saved_version;
+    pthread_mutex_unlock(&log->lock);
+    return v;
+}
+
+int storage__log_save_pending_hardstate(struct storage_log *log, unsigned *calls)
+{
+    pthread_mutex_lock(&log->lock);
+    if (!log->hs_pending || log->failed) {
+        pthread_mutex_unlock(&log->lock);
+        return 0;
+    }
+    struct storage_hardstate hs = log->hs_next;
+    uint64_t version = log->hs_next_version;
+    log->hs_pending = 0;
+    pthread_mutex_unlock(&log->lock);
+
+    int sys = 0;
+    pthread_mutex_lock(&log->hs_lock);
+    int rc = storage_hardstate_save(log->fs, log->dir, &hs, &sys);
+    pthread_mutex_unlock(&log->hs_lock);
+    *calls += 2;
+    pthread_mutex_lock(&log->lock);
+    if (rc == 0) {
+        if (version > log->hs_saved_version)
+            log->hs_saved_version = version;
+    } else if (log->failed == 0) {
+        /* Like a failed fdatasync: stop, never retry (log.h, "Failure"). */
+        log->failed = rc == STORAGE_ERR_NOSPC ? STORAGE_ERR_NOSPC : STORAGE_ERR_IO;
+        say(log, "partition %s: saving hard state failed: %s; partition storage stopped "
+            "(reopen to recover)", log->dir, strerror(sys != 0 ? sys : EIO));
+    }
+    pthread_mutex_unlock(&log->lock);
     return rc;
 }
 
@@ -1302,6 +1375,7 @@ int storage_log_open(const char *dir, const struct storage_log_options *opts,
     if (log->opts.first_index == 0)
         log->opts.first_index = 1;
     pthread_mutex_init(&log->lock, NULL);
+    pthread_mutex_init(&log->hs_lock, NULL);
     storage__cond_init_monotonic(&log->idle);
     struct listing l = {0};
     int rc = 0;
@@ -1407,6 +1481,7 @@ fail:
     free(log->segs);
     free(log->wbuf);
     pthread_mutex_destroy(&log->lock);
+    pthread_mutex_destroy(&log->hs_lock);
     pthread_cond_destroy(&log->idle);
     free(log);
     return rc;
@@ -1454,6 +1529,7 @@ int storage_log_close(struct storage_log *log)
     free(log->segs);
     free(log->wbuf);
     pthread_mutex_destroy(&log->lock);
+    pthread_mutex_destroy(&log->hs_lock);
     pthread_cond_destroy(&log->idle);
     free(log);
     return rc;

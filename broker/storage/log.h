@@ -307,6 +307,22 @@ int storage_log_apply_retention(struct storage_log *log, const struct storage_re
 int storage_log_save_hardstate(struct storage_log *log, const struct storage_hardstate *hs);
 int storage_log_load_hardstate(struct storage_log *log, struct storage_hardstate *hs);
 
+/*
+ * Asks the syncer to save `hs` (copied) and returns at once, so the event
+ * loop never waits for the two syncs a save takes. The syncer saves it after
+ * syncing the entries appended so far, so a commit index in it that is
+ * durable here when requested stays so. A request that arrives before the
+ * syncer took the previous one replaces it (the newest state wins).
+ * *version (optional) receives the request's number; every request up to
+ * storage_log_hardstate_saved() is durable (completions report it too). A
+ * failed save fail-stops the log like a failed fdatasync. Requires a
+ * syncer. Never mix with a concurrent storage_log_save_hardstate from
+ * another thread than the owner (the two are serialised, not ordered).
+ */
+int storage_log_request_hardstate(struct storage_log *log, const struct storage_hardstate *hs,
+                                  uint64_t *version);
+uint64_t storage_log_hardstate_saved(struct storage_log *log);
+
 /* ---- introspection -------------------------------------------------------------- */
 
 /* The last error's sentence (file, offset, errno), "" if none. Owner thread. */

@@ -95,7 +95,9 @@ static void *syncer_main(void *arg)
 
         /* Everything appended up to now shares this sync: the group commit. */
         unsigned calls = 0;
+        /* Data first: a hard state's commit index never runs ahead of it. */
         storage__log_sync_flushed(log, &calls);
+        storage__log_save_pending_hardstate(log, &calls);
 
         pthread_mutex_lock(&s->lock);
         s->fsyncs += calls;
@@ -208,6 +210,7 @@ size_t storage_syncer_poll(struct storage_syncer *s, struct storage_completion *
     /* Read the log's state after leaving the syncer's lock (lock order: log, then syncer never both). */
     for (size_t i = 0; i < got; i++) {
         out[i].durable_index = storage_log_durable_index(out[i].log);
+        out[i].hardstate_saved = storage_log_hardstate_saved(out[i].log);
         out[i].err = storage_log_failed(out[i].log);
     }
     if (more)

@@ -36,6 +36,7 @@ struct storage_completion {
     struct storage_log *log;
     void *user_data;        /* the log's options.user_data */
     uint64_t durable_index; /* storage_log_durable_index at poll time */
+    uint64_t hardstate_saved; /* storage_log_hardstate_saved at poll time */
     int err;                /* 0, or the error that failed the log */
 };
 

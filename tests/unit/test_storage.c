@@ -544,6 +544,87 @@ static void drain(struct storage_syncer *s, struct storage_log **logs, size_t n)
     ck_abort_msg("syncs did not complete");
 }
 
+/* Polls completions until the syncer reports hard state `version` saved or
+ * the log failed; returns the error seen (0 if none). */
+static int drain_hardstate(struct storage_syncer *s, uint64_t version)
+{
+    for (int spins = 0; spins < 200000; spins++) {
+        struct storage_completion c[8];
+        size_t got = storage_syncer_poll(s, c, 8);
+        for (size_t i = 0; i < got; i++) {
+            if (c[i].err != 0)
+                return c[i].err;
+            if (c[i].hardstate_saved >= version)
+                return 0;
+        }
+        usleep(100);
+    }
+    ck_abort_msg("the hard state save did not complete");
+    return -1;
+}
+
+/*
+ * Hard state saved by the syncer: nothing is durable before the completion
+ * says so; a request made before the syncer took the previous one replaces
+ * it; the data appended before a request is durable when its save is; a
+ * failed save fail-stops the log (never retried).
+ */
+START_TEST(test_hardstate_saved_by_syncer)
+{
+    struct storage_memfs *m = storage_memfs_create();
+    struct storage_log_options o = fix_options(storage_memfs_fs(m), 1u << 20);
+    struct storage_syncer *syncer;
+    ck_assert_int_eq(storage_syncer_create(1, &syncer), 0);
+    o.syncer = syncer;
+    struct storage_log *log = fix_open(&o, FIX_DIR);
+    fix_append(log, 1, 20, 3, 100);
+
+    struct storage_hardstate a = {.current_term = 3, .voted_for = 2, .commit_index = 10, .meta_len = 1};
+    a.meta[0] = 0xaa;
+    struct storage_hardstate b = a;
+    b.voted_for = 0;
+    b.current_term = 4;
+    uint64_t va = 0, vb = 0;
+    storage_memfs_hold_syncs(m, 1); /* the syncer blocks in its data sync */
+    ck_assert_int_eq(storage_log_request_hardstate(log, &a, &va), 0);
+    ck_assert_int_eq(storage_log_request_hardstate(log, &b, &vb), 0);
+    ck_assert_uint_gt(vb, va);
+    ck_assert_uint_lt(storage_log_hardstate_saved(log), va);
+    struct storage_memfs *before = storage_memfs_clone(m, 1);
+    storage_memfs_hold_syncs(m, 0);
+    ck_assert_int_eq(drain_hardstate(syncer, vb), 0);
+    ck_assert_uint_ge(storage_log_hardstate_saved(log), vb);
+    ck_assert_uint_eq(storage_log_durable_index(log), 20);
+
+    /* What a power loss leaves: nothing before the completion, b after it. */
+    struct storage_hardstate got;
+    int sys = 0;
+    ck_assert_int_eq(storage_hardstate_load(storage_memfs_fs(before), FIX_DIR, &got, &sys), 0);
+    ck_assert_uint_eq(got.current_term, 0);
+    struct storage_memfs *after = storage_memfs_clone(m, 1);
+    ck_assert_int_eq(storage_hardstate_load(storage_memfs_fs(after), FIX_DIR, &got, &sys), 0);
+    ck_assert_uint_eq(got.current_term, 4);
+    ck_assert_uint_eq(got.voted_for, 0);
+    ck_assert_uint_eq(got.commit_index, 10);
+    ck_assert_uint_eq(got.meta[0], 0xaa);
+
+    /* A failed save (the rename) stops the log. */
+    storage_memfs_fail(m, STORAGE_MEMFS_RENAME, 0, EIO, 0);
+    uint64_t vc = 0;
+    ck_assert_int_eq(storage_log_request_hardstate(log, &a, &vc), 0);
+    ck_assert_int_ne(drain_hardstate(syncer, vc), 0);
+    ck_assert_uint_lt(storage_log_hardstate_saved(log), vc);
+    ck_assert_int_ne(storage_log_failed(log), 0);
+    ck_assert_int_eq(storage_log_request_hardstate(log, &a, NULL), STORAGE_ERR_FAILED);
+
+    storage_log_close(log);
+    storage_syncer_destroy(syncer);
+    storage_memfs_destroy(before);
+    storage_memfs_destroy(after);
+    storage_memfs_destroy(m);
+}
+END_TEST
+
 /*
  * Periodic checkpoints: appends and syncs well past the threshold, then a
  * process crash (no close): reopen resumes from the last periodic
@@ -852,6 +933,7 @@ Suite *storage_suite(void)
     TCase *sync = tcase_create("group_commit");
     tcase_set_timeout(sync, 60);
     tcase_add_test(sync, test_group_commit);
+    tcase_add_test(sync, test_hardstate_saved_by_syncer);
     tcase_add_test(sync, test_hung_fdatasync_is_bounded);
     tcase_add_loop_test(sync, test_crash_after_periodic_checkpoints, 0, 3);
     tcase_add_test(sync, test_periodic_checkpoint_default_threshold);
