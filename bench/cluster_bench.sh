@@ -203,7 +203,11 @@ latency_phase() {
 # ---- 4: failover ----------------------------------------------------------------------
 
 # Lines "ack T NODE ..." in file $1.
-ack_lines() { grep -c '^ack ' "$1" 2>/dev/null || true; }
+ack_lines() {
+    local n
+    n=$(grep -c '^ack ' "$1" 2>/dev/null)
+    echo "${n:-0}" # 0 too before the probe has created its file
+}
 
 # First "ack" line at or after wall ms $2 from a node other than $3 in file $1: its time.
 first_ack_after() { awk -v t="$2" -v v="$3" '$1 == "ack" && $2 >= t && $3 != v { print $2; exit }' "$1"; }
