@@ -7,6 +7,8 @@
 #   make fuzz       builds the libFuzzer targets (clang)            -> build/fuzz
 #   make fuzz-run   runs each fuzz target for FUZZ_SECONDS (default 60)
 #   make bench      builds and runs the benchmarks (codec, Raft core and elections, storage)
+#   make bench-cluster  a 3-broker cluster's throughput, latency, failover, idle cost
+#                   (BENCH_ARGS=--quick for a smoke run; docs/benchmarks.md)
 #   make run        runs what exists of the broker (see README)
 #   make install    PREFIX=/usr/local: programs, static library, headers
 #   make clean      removes build/
@@ -215,6 +217,12 @@ bench: all
 	$(BIN)/raftmq-raft-bench
 	$(BIN)/raftmq-sim --election-trials 1000
 	$(BIN)/raftmq-storage-bench
+
+# The replicated broker's figures (docs/benchmarks.md): 3 release brokers on
+# free 127.0.0.1 ports, stopped by PID at the end. About 10 minutes; --quick: 1.
+.PHONY: bench-cluster
+bench-cluster: build
+	BUILD=$(BUILD) bench/cluster_bench.sh $(BENCH_ARGS)
 
 # A 3-broker cluster on 127.0.0.1 in the foreground (README); Ctrl-C stops it.
 run:

@@ -3,7 +3,8 @@
  *
  * Sub-commands (every one bounded by --timeout, exit 0 on success, 1 on a
  * failed check or error, 2 on a usage error):
- *   wait-ready, create, produce, verify, bench, leader, status, wait-converged
+ *   wait-ready, create, produce, verify, bench, leader, status, wait-converged,
+ *   probe
  * See usage() for the options. It is built on wire/client.h (routing,
  * NOT_LEADER handling, pipelining) and the deterministic records of
  * tests/cluster/records.h, so `verify` can recompute every byte `produce` sent.
@@ -11,6 +12,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -49,6 +51,7 @@ struct options {
     double rate;
     bool sync;
     enum wire_codec codec;
+    uint32_t attempt_ms; /* probe: bound of one PRODUCE attempt */
 };
 
 static int64_t now_ns(void)
@@ -140,6 +143,13 @@ static void usage(FILE *out)
         "  status -b B                      prints CLUSTER_STATUS of the first broker that answers\n"
         "  wait-converged -b B              until every listed broker reports the same commit\n"
         "                                   index for every Raft group it hosts\n"
+        "  probe -b B -t TOPIC -p P [--attempt-ms MS] [--size BYTES] [--records N]\n"
+        "      one-record PRODUCEs to partition P back to back, each attempt bounded by MS\n"
+        "      (default 100; also the broker's commit timeout), following NOT_LEADER and\n"
+        "      metadata; prints \"ack WALL_MS NODE OFFSET LATENCY_US\" per acknowledgement\n"
+        "      and \"miss WALL_MS NODE WHY\" per failed attempt (WALL_MS: CLOCK_REALTIME\n"
+        "      in ms, NODE: the broker asked). Runs until N acks (default: no limit),\n"
+        "      --timeout, SIGTERM or SIGINT, then prints a summary; exit 0 if any ack\n"
         "\n"
         "other options:\n"
         "  --timeout SECONDS          overall bound (default 60)\n"
@@ -1272,6 +1282,160 @@ static int cmd_verify(const struct options *o, int64_t deadline)
     return v.violations == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
+/* ---- probe ------------------------------------------------------------------------------- */
+
+/*
+ * Measures availability from a client's side, for the failover benchmark
+ * (bench/cluster_bench.sh): one record at a time to one partition, each
+ * attempt bounded by --attempt-ms, every acknowledgement stamped with the
+ * wall clock so a script can compare it with the moment it killed a broker.
+ *
+ * After an attempt's transport failure (no answer in time, connection
+ * lost) the broker asked is "suspect" for one attempt period: while the
+ * metadata still names it leader the probe asks METADATA again every few
+ * milliseconds instead of sending into a dead connection, so it notices a
+ * new leader within a few ms of a surviving broker knowing it. After that
+ * period the suspect is tried again (it may only have been slow).
+ */
+
+static volatile sig_atomic_t probe_stop;
+
+static void probe_on_signal(int sig)
+{
+    (void)sig;
+    probe_stop = 1;
+}
+
+static int cmd_probe(const struct options *o, int64_t deadline)
+{
+    require(o->topic != NULL, "-t TOPIC");
+    require(o->have_partition, "-p PARTITION");
+    uint32_t attempt_ms = o->attempt_ms != 0 ? o->attempt_ms : 100;
+    uint32_t size = o->size != 0 ? o->size : 100;
+    if (size > WIRE_RECORD_BYTES_MAX - 64)
+        usage_error("--size: at most %u bytes", WIRE_RECORD_BYTES_MAX - 64);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = probe_on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+
+    struct wire_client_config cfg = {0};
+    cfg.bootstrap = o->bootstrap;
+    cfg.attempt_timeout_ms = attempt_ms;
+    cfg.connect_timeout_ms = attempt_ms / 2 > 10 ? attempt_ms / 2 : 10;
+    cfg.in_flight_max = 4;
+    struct wire_client *c;
+    int rc = wire_client_open(&cfg, &c);
+    if (rc != WIRE_OK)
+        die("cannot open a client for '%s': %s", o->bootstrap, wire_strerror(rc));
+
+    uint8_t *value = malloc(size);
+    size_t batch_cap = WIRE_BATCH_HEADER_BYTES + size + 256;
+    uint8_t *batch_buf = malloc(batch_cap);
+    size_t lz4_cap = wire_batch_lz4_buf_bytes((uint32_t)batch_cap);
+    uint8_t *lz4_buf = malloc(lz4_cap);
+    if (value == NULL || batch_buf == NULL || lz4_buf == NULL)
+        die("out of memory");
+    uint64_t x = 7;
+    for (uint32_t i = 0; i < size; i++) {
+        x = testrec_mix(x);
+        value[i] = (uint8_t)x;
+    }
+
+    uint64_t acked = 0, missed = 0;
+    uint32_t suspect = 0;
+    int64_t suspect_until_ns = 0;
+    int64_t start = now_ns();
+    while (!probe_stop && ms_left(deadline) > 0 && (o->records == 0 || acked < o->records)) {
+        uint32_t node = 0;
+        const char *address = NULL;
+        rc = wire_client_leader(c, o->topic, o->partition, &node, &address);
+        if (rc == WIRE_OK && node == suspect && now_ns() < suspect_until_ns) {
+            /* Still named leader by the cache: ask again rather than send into the void. */
+            wire_client_forget_leader(c, o->topic, o->partition);
+            rc = WIRE_ERR_LEADER_NOT_AVAILABLE;
+        }
+        if (rc != WIRE_OK) {
+            uint32_t t = ms_left(deadline);
+            wire_client_refresh_metadata(c, o->topic, t < 3 * attempt_ms ? t : 3 * attempt_ms);
+            rc = wire_client_leader(c, o->topic, o->partition, &node, &address);
+            if (rc == WIRE_ERR_UNKNOWN_PARTITION)
+                die("probe: %s has no partition %" PRIu32, o->topic, o->partition);
+            if (rc != WIRE_OK || (node == suspect && now_ns() < suspect_until_ns)) {
+                sleep_ms(3);
+                continue;
+            }
+        }
+        struct wire_batch_builder builder;
+        wire_batch_builder_init(&builder, batch_buf, batch_cap, WIRE_CODEC_NONE);
+        struct wire_record rec = {0};
+        rec.timestamp = wall_ms();
+        rec.value = (struct wire_bytes){value, size};
+        struct wire_bytes batch;
+        rc = wire_batch_builder_add(&builder, &rec);
+        if (rc == WIRE_OK)
+            rc = wire_batch_builder_finish(&builder, lz4_buf, lz4_cap, &batch);
+        if (rc != WIRE_OK)
+            die("probe: cannot build a batch: %s", wire_strerror(rc));
+        struct wire_frame req, resp;
+        memset(&req, 0, sizeof(req));
+        req.type = WIRE_PRODUCE;
+        req.body.produce_req.topic = bytes_of(o->topic);
+        req.body.produce_req.partition = o->partition;
+        req.body.produce_req.timeout_ms = attempt_ms;
+        req.body.produce_req.batches.count = 1;
+        req.body.produce_req.batches.items = &batch;
+        /* The copy: the cache's address is only valid until the next refresh. */
+        char asked[WIRE_STRING_BYTES_MAX + 1];
+        snprintf(asked, sizeof(asked), "%s", address);
+        uint32_t asked_node = node;
+        int64_t sent = now_ns();
+        rc = wire_client_call(c, asked, &req, attempt_ms, &resp);
+        if (rc == WIRE_OK && resp.error == WIRE_OK) {
+            printf("ack %" PRId64 " %" PRIu32 " %" PRIu64 " %.0f\n", wall_ms(), asked_node,
+                   resp.body.produce_resp.base_offset, (double)(now_ns() - sent) / 1000.0);
+            acked++;
+            suspect = 0;
+            continue;
+        }
+        missed++;
+        if (rc != WIRE_OK) {
+            /* No answer in time or connection lost: the outcome is unknown, the broker suspect. */
+            printf("miss %" PRId64 " %" PRIu32 " %s\n", wall_ms(), asked_node,
+                   wire_client_error(c));
+            suspect = asked_node;
+            suspect_until_ns = now_ns() + (int64_t)attempt_ms * 1000000;
+            wire_client_forget_leader(c, o->topic, o->partition);
+            continue;
+        }
+        printf("miss %" PRId64 " %" PRIu32 " %s: %.*s\n", wall_ms(), asked_node,
+               wire_err_name((int)resp.error), (int)resp.error_message.len,
+               (const char *)resp.error_message.ptr);
+        if (resp.error == WIRE_ERR_NOT_LEADER) {
+            wire_client_note_not_leader(c, o->topic, o->partition, &resp);
+        } else if (resp.error == WIRE_ERR_UNKNOWN_TOPIC || resp.error == WIRE_ERR_UNKNOWN_PARTITION ||
+                   resp.error == WIRE_ERR_LEADER_NOT_AVAILABLE ||
+                   resp.error == WIRE_ERR_SHUTTING_DOWN) {
+            wire_client_forget_leader(c, o->topic, o->partition);
+            sleep_ms(2);
+        } else if (retriable(resp.error)) {
+            sleep_ms(2); /* TIMEOUT, BACKPRESSURE, NOT_ENOUGH_REPLICAS: same leader, again */
+        } else {
+            die("probe: PRODUCE to %s: %s", asked, wire_err_name((int)resp.error));
+        }
+    }
+    double elapsed = (double)(now_ns() - start) / 1e9;
+    printf("probe: %" PRIu64 " acknowledged, %" PRIu64 " failed attempts, %.1f s\n", acked, missed,
+           elapsed);
+    free(value);
+    free(batch_buf);
+    free(lz4_buf);
+    wire_client_close(c);
+    return acked > 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
 /* ---- main ------------------------------------------------------------------------------- */
 
 enum {
@@ -1289,6 +1453,7 @@ enum {
     OPT_REQUEST_TIMEOUT,
     OPT_RATE,
     OPT_CODEC,
+    OPT_ATTEMPT_MS,
     OPT_HELP,
 };
 
@@ -1327,6 +1492,7 @@ int main(int argc, char **argv)
         {"request-timeout", required_argument, NULL, OPT_REQUEST_TIMEOUT},
         {"rate", required_argument, NULL, OPT_RATE},
         {"codec", required_argument, NULL, OPT_CODEC},
+        {"attempt-ms", required_argument, NULL, OPT_ATTEMPT_MS},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -1380,6 +1546,9 @@ int main(int argc, char **argv)
             else
                 usage_error("--codec: none or lz4, not '%s'", optarg);
             break;
+        case OPT_ATTEMPT_MS:
+            o.attempt_ms = (uint32_t)parse_u64_arg("--attempt-ms", optarg, 1, 600000);
+            break;
         case OPT_HELP: usage(stdout); return EXIT_SUCCESS;
         default: usage(stderr); return EXIT_USAGE;
         }
@@ -1399,6 +1568,7 @@ int main(int argc, char **argv)
         {"wait-ready", cmd_wait_ready}, {"create", cmd_create},   {"produce", cmd_produce},
         {"verify", cmd_verify},         {"bench", cmd_bench},     {"leader", cmd_leader},
         {"status", cmd_status},         {"wait-converged", cmd_wait_converged},
+        {"probe", cmd_probe},
     };
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
         if (strcmp(o.command, commands[i].name) == 0)
