@@ -20,6 +20,14 @@
 /* Housekeeping (timeouts) and slower chores (compaction, hard-state saves, retention). */
 #define HOUSEKEEPING_MS 10u
 #define CHORES_MS 1000u
+/*
+ * How long the loop sleeps when nothing happens. A Raft tick is still 1 ms
+ * (tick_all delivers the elapsed ones); sleeping 5 ms instead of 1 cuts an
+ * idle broker's wake-ups, and so its CPU, about fivefold, and makes more
+ * groups' heartbeats leave in the same coalesced message, at the price of
+ * up to 5 ms of jitter on heartbeats and election timeouts.
+ */
+#define BROKER_POLL_MS 5
 /* While stopping, how often a leader retries handing its groups away. */
 #define STOP_TRANSFER_RETRY_MS 300u
 
@@ -368,8 +376,10 @@ int broker_run(const struct broker_config *cfg)
             {.fd = storage_syncer_fd(b->syncer), .events = ZMQ_POLLIN},
             {.fd = b->signal_fd, .events = ZMQ_POLLIN},
         };
-        /* One tick = 1 ms: wake at least that often. */
-        if (zmq_poll(items, 4, 1) < 0 && zmq_errno() != EINTR) {
+        /* Sockets, storage completions and signals wake the loop at once;
+         * without them it wakes every BROKER_POLL_MS and delivers the
+         * milliseconds that passed as that many Raft ticks (tick_all). */
+        if (zmq_poll(items, 4, BROKER_POLL_MS) < 0 && zmq_errno() != EINTR) {
             blog(BLOG_ERROR, NULL, "zmq_poll: %s", zmq_strerror(zmq_errno()));
             break;
         }
