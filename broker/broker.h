@@ -173,6 +173,7 @@ struct peer {
     uint64_t last_heard_ms;  /* any frame from it */
     uint64_t dropped;        /* messages dropped at the high-water mark */
     bool was_reachable;
+    bool stopping;           /* its last PEER_STATUS said it is shutting down */
 };
 
 /* Leadership learned from PEER_STATUS, for groups this broker is not in. */
@@ -231,6 +232,7 @@ struct broker {
     struct wire_arena resp_arena;
 
     uint64_t responses_dropped;
+    uint64_t stalls; /* loop turns over STALL_WARN_MS (server.c) */
 };
 
 /* ---- server.c ------------------------------------------------------------ */
@@ -280,6 +282,8 @@ void peers_flush(struct broker *b);
 void peers_receive(struct broker *b);
 void peers_send_status(struct broker *b);
 bool peer_reachable(const struct broker *b, uint32_t id);
+/* The peer announced it is shutting down (PEER_STATUS): hand it no leadership. */
+bool peer_stopping(const struct broker *b, uint32_t id);
 /* The leader of a group as this broker knows it (local core or gossip); 0 if unknown. */
 uint32_t broker_group_leader(struct broker *b, uint64_t group, uint64_t *term);
 

@@ -446,7 +446,8 @@ void control_rebalance_leaders(struct broker *b)
         if (t == NULL || g->partition >= t->n_partitions)
             continue;
         uint32_t preferred = t->partitions[g->partition].replicas[0];
-        if (preferred == b->cfg.node_id || !peer_reachable(b, preferred))
+        if (preferred == b->cfg.node_id || !peer_reachable(b, preferred) ||
+            peer_stopping(b, preferred))
             continue;
         struct raft_status st;
         raft_status(g->raft, &st);

@@ -215,6 +215,14 @@ uint32_t broker_group_leader(struct broker *b, uint64_t group, uint64_t *term)
     return h->leader;
 }
 
+bool peer_stopping(const struct broker *b, uint32_t id)
+{
+    for (uint32_t i = 0; i < b->n_peers; i++)
+        if (b->peers[i].id == id)
+            return b->peers[i].stopping;
+    return false;
+}
+
 bool peer_reachable(const struct broker *b, uint32_t id)
 {
     if (id == b->cfg.node_id)
@@ -242,7 +250,7 @@ void peers_send_status(struct broker *b)
         if (n == STATUS_CHUNK || (last && (n > 0 || !sent_any))) {
             struct wire_writer w;
             wire_writer_init(&w, buf, WIRE_FRAME_BYTES_MAX);
-            if (peer_encode_status(&w, b->cfg.node_id, b->md.applied_index, leaders, n) == WIRE_OK)
+            if (peer_encode_status(&w, b->cfg.node_id, b->md.applied_index, leaders, n, b->stopping) == WIRE_OK)
                 for (uint32_t k = 0; k < b->n_peers; k++)
                     peer_queue_frame(b, b->peers[k].id, buf, w.len);
             n = 0;
@@ -253,6 +261,11 @@ void peers_send_status(struct broker *b)
 
 static void on_status(struct broker *b, const struct wire_peer_status_req *s)
 {
+    struct peer *p = broker_peer(b, s->from);
+    if (p != NULL) {
+        p->last_heard_ms = b->now_ms;
+        p->stopping = s->stopping;
+    }
     for (uint32_t i = 0; i < s->leaders.count; i++) {
         const struct wire_group_leader *gl = &s->leaders.items[i];
         if (gl->group == 0 || broker_find_group(b, gl->group) != NULL)
@@ -285,9 +298,6 @@ static void on_peer_message(struct broker *b, const uint8_t *data, size_t len)
         }
         pos += used;
         if (f.type == WIRE_PEER_STATUS) {
-            struct peer *p = broker_peer(b, f.body.peer_status_req.from);
-            if (p != NULL)
-                p->last_heard_ms = b->now_ms;
             on_status(b, &f.body.peer_status_req);
             continue;
         }

@@ -216,7 +216,7 @@ int peer_encode(struct wire_writer *w, uint64_t group, bool metadata_group, cons
 }
 
 int peer_encode_status(struct wire_writer *w, uint32_t from, uint64_t metadata_applied,
-                       const struct wire_group_leader *leaders, uint32_t n)
+                       const struct wire_group_leader *leaders, uint32_t n, bool stopping)
 {
     if (w->err != WIRE_OK)
         return w->err;
@@ -229,6 +229,7 @@ int peer_encode_status(struct wire_writer *w, uint32_t from, uint64_t metadata_a
     f.body.peer_status_req.leaders.count = n;
     /* The frame struct serves decoding too, hence non-const; encoding only reads. */
     f.body.peer_status_req.leaders.items = (struct wire_group_leader *)(uintptr_t)leaders;
+    f.body.peer_status_req.stopping = stopping;
     return wire_frame_encode(w, &f);
 }
 

@@ -120,6 +120,6 @@ bool peer_frame_is_raft(uint32_t type);
  * unchanged on error.
  */
 int peer_encode_status(struct wire_writer *w, uint32_t from, uint64_t metadata_applied,
-                       const struct wire_group_leader *leaders, uint32_t n);
+                       const struct wire_group_leader *leaders, uint32_t n, bool stopping);
 
 #endif

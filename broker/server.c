@@ -151,6 +151,43 @@ static void log_peer_changes(struct broker *b)
     }
 }
 
+/* ---- stall detection ------------------------------------------------------------ */
+
+/*
+ * A loop turn that takes longer than this is logged with the phase that
+ * took longest: a stalled loop delays heartbeats, and followers start
+ * elections after election_timeout_min_ms, so this is what to look for
+ * when leaders change without a failure.
+ */
+#define STALL_WARN_MS 50u
+
+struct stall_watch {
+    uint64_t started_ms;
+    uint64_t last_ms;
+    uint64_t worst_ms;
+    const char *worst;
+};
+
+static void stall_mark(struct stall_watch *sw, const char *phase)
+{
+    uint64_t now = broker_now_ms();
+    if (now - sw->last_ms > sw->worst_ms) {
+        sw->worst_ms = now - sw->last_ms;
+        sw->worst = phase;
+    }
+    sw->last_ms = now;
+}
+
+static void stall_report(struct broker *b, const struct stall_watch *sw)
+{
+    uint64_t total = sw->last_ms - sw->started_ms;
+    if (total < STALL_WARN_MS)
+        return;
+    b->stalls++;
+    blog(BLOG_WARN, NULL, "event loop stalled for %" PRIu64 " ms, %" PRIu64 " ms of it in %s "
+         "(%" PRIu64 " stalls so far)", total, sw->worst_ms, sw->worst, b->stalls);
+}
+
 /* ---- stopping ---------------------------------------------------------------- */
 
 /* The most caught-up reachable voter of a group this broker leads, or 0. */
@@ -163,7 +200,8 @@ static raft_id_t successor(struct broker *b, struct group *g)
     for (uint32_t k = 0; k < st.n_progress; k++) {
         const struct raft_server *s = raft_config_find(&st.config, st.progress[k].id);
         if (st.progress[k].id == st.id || s == NULL || s->role != RAFT_VOTER ||
-            !peer_reachable(b, (uint32_t)st.progress[k].id))
+            !peer_reachable(b, (uint32_t)st.progress[k].id) ||
+            peer_stopping(b, (uint32_t)st.progress[k].id))
             continue;
         if (best == 0 || st.progress[k].match > best_match) {
             best = st.progress[k].id;
@@ -218,6 +256,8 @@ static void begin_stop(struct broker *b, int signo)
     blog(BLOG_INFO, NULL, "%s: handing leadership away, finishing in-flight requests (at most %u ms)",
          strsignal(signo), b->cfg.shutdown_timeout_ms);
     for_each_group(b, answer_fetches);
+    /* Tell the peers now, so none hands leadership to this broker. */
+    b->next_status_ms = b->now_ms;
 }
 
 /* ---- set-up and the loop -------------------------------------------------------- */
@@ -384,6 +424,7 @@ int broker_run(const struct broker_config *cfg)
             break;
         }
         b->now_ms = broker_now_ms();
+        struct stall_watch sw = {.started_ms = b->now_ms, .last_ms = b->now_ms};
         if (items[3].revents & ZMQ_POLLIN) {
             struct signalfd_siginfo si;
             while (read(b->signal_fd, &si, sizeof si) == (ssize_t)sizeof si)
@@ -391,17 +432,22 @@ int broker_run(const struct broker_config *cfg)
         }
         if (items[2].revents & ZMQ_POLLIN)
             on_completions(b);
+        stall_mark(&sw, "storage completions");
         if (items[1].revents & ZMQ_POLLIN)
             peers_receive(b);
+        stall_mark(&sw, "peer messages");
         if (items[0].revents & ZMQ_POLLIN)
             clients_receive(b);
+        stall_mark(&sw, "client requests");
         tick_all(b);
         if (b->now_ms >= b->next_status_ms) {
             peers_send_status(b);
             log_peer_changes(b);
             b->next_status_ms = b->now_ms + BROKER_STATUS_INTERVAL_MS;
         }
+        stall_mark(&sw, "ticks");
         process_dirty(b);
+        stall_mark(&sw, "Raft updates (storage appends)");
         if (b->now_ms >= next_housekeeping) {
             for_each_group(b, expire);
             next_housekeeping = b->now_ms + HOUSEKEEPING_MS;
@@ -414,8 +460,11 @@ int broker_run(const struct broker_config *cfg)
             control_rebalance_leaders(b);
             b->next_rebalance_ms = b->now_ms + BROKER_REBALANCE_INTERVAL_MS;
         }
+        stall_mark(&sw, "housekeeping");
         process_dirty(b);
         peers_flush(b);
+        stall_mark(&sw, "Raft updates and sends");
+        stall_report(b, &sw);
         if (b->stopping && (stop_done(b) || b->now_ms >= b->stop_deadline_ms)) {
             process_dirty(b);
             peers_flush(b);

@@ -189,7 +189,8 @@
 #define WIRE_PEER_STATUS_REQ_FIELDS(F)                                          \
     F(U32, from, 0) /* sender's node id */                                      \
     F(U64, metadata_applied, 0) /* last metadata-group index it has applied */  \
-    F(ARRAY, leaders, group_leader) /* the groups it leads right now */
+    F(ARRAY, leaders, group_leader) /* the groups it leads right now */      \
+    F(BOOL, stopping, 0) /* shutting down: hand it no leadership */
 
 /* ---- error details: the body of a response whose error is not OK --------- */
 

@@ -467,7 +467,7 @@ int storage_log_append(struct storage_log *log, const struct storage_entry *entr
  * bytes (oldest first), then the directory if a segment was created or
  * removed; *more says whether segments are left for another round.
  */
-static int sync_round(struct storage_log *log, unsigned *calls, int *more)
+static int sync_round(struct storage_log *log, unsigned *calls, int *more, int writeback)
 {
     struct {
         struct storage_segment *seg;
@@ -483,8 +483,10 @@ static int sync_round(struct storage_log *log, unsigned *calls, int *more)
     }
     if (log->opts.fsync_policy == STORAGE_FSYNC_NEVER) {
         log->durable_index = log->flushed_index;
-        pthread_mutex_unlock(&log->lock);
-        return 0;
+        if (!writeback) {
+            pthread_mutex_unlock(&log->lock);
+            return 0;
+        }
     }
     uint64_t target = log->flushed_index;
     /* Segments are synced in order, so the unsynced ones are a suffix (empty ones aside). */
@@ -556,8 +558,12 @@ int storage__log_sync_flushed(struct storage_log *log, unsigned *calls)
 {
     *calls = 0;
     int more = 0, rc;
+    /* With fsync=never the syncer still writes the data back (nobody waits
+     * for it): dirty pages stay few, so the owner's write() is never
+     * throttled by the kernel's writeback, and a power loss loses less. */
+    int writeback = log->opts.fsync_policy == STORAGE_FSYNC_NEVER;
     do
-        rc = sync_round(log, calls, &more);
+        rc = sync_round(log, calls, &more, writeback);
     while (rc == 0 && more);
     return rc;
 }
@@ -567,9 +573,13 @@ int storage_log_sync(struct storage_log *log)
     int rc = failed_code(log);
     if (rc == 0)
         rc = flush(log);
-    unsigned calls;
-    if (rc == 0)
-        rc = storage__log_sync_flushed(log, &calls);
+    unsigned calls = 0;
+    int more = 0;
+    while (rc == 0) {
+        rc = sync_round(log, &calls, &more, 0);
+        if (!more)
+            break;
+    }
     if (rc == 0)
         maybe_checkpoint(log);
     return rc;
@@ -591,7 +601,8 @@ int storage_log_request_sync(struct storage_log *log)
         log->durable_index = log->flushed_index;
         pthread_mutex_unlock(&log->lock);
         storage__syncer_complete(log->opts.syncer, log);
-        return 0;
+        /* and the background writeback (storage__log_sync_flushed) */
+        return storage__syncer_request(log->opts.syncer, log);
     }
     return storage__syncer_request(log->opts.syncer, log);
 }

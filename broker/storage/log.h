@@ -64,13 +64,17 @@ enum storage_fsync_policy {
     /* Default: durable means fdatasync returned (group commit via the syncer). */
     STORAGE_FSYNC_ALWAYS = 0,
     /*
-     * Never fdatasync the log: a sync completes as soon as the data is in
+     * Never wait for fdatasync: a sync completes as soon as the data is in
      * the page cache. A process crash loses nothing written; a power loss or
-     * kernel crash loses whatever the kernel had not written back (on Linux
-     * up to dirty_expire_centisecs, 30 s by default, or more under memory
-     * pressure), possibly leaving older segments short or a hole before the
-     * tail, in which case recovery refuses to start and the replica must be
-     * restored from its peers. Hard state is still saved with fsync.
+     * kernel crash loses whatever had not reached the disk, possibly leaving
+     * older segments short or a hole before the tail, in which case
+     * recovery refuses to start and the replica must be restored from its
+     * peers. With a syncer, storage_log_request_sync also queues a
+     * background fdatasync that nobody waits for (so dirty pages stay few
+     * and the owner's writes are not throttled by the kernel; the loss
+     * window is then about one fdatasync, not the kernel's 30 s writeback
+     * delay); the blocking storage_log_sync makes none. Hard state is
+     * still saved with fsync.
      */
     STORAGE_FSYNC_NEVER = 1,
 };

@@ -1053,7 +1053,7 @@ START_TEST(peer_status_round_trips)
     for (size_t c = 0; c < 3; c++) {
         struct wire_writer w;
         wire_writer_init(&w, buf, sizeof(buf));
-        ck_assert_int_eq(peer_encode_status(&w, 3, 12345678901ull, leaders, counts[c]), WIRE_OK);
+        ck_assert_int_eq(peer_encode_status(&w, 3, 12345678901ull, leaders, counts[c], c == 1), WIRE_OK);
         struct wire_arena arena;
         struct wire_frame f;
         size_t consumed;
@@ -1067,6 +1067,7 @@ START_TEST(peer_status_round_trips)
         ck_assert_uint_eq(s->from, 3);
         ck_assert_uint_eq(s->metadata_applied, 12345678901ull);
         ck_assert_uint_eq(s->leaders.count, counts[c]);
+        ck_assert(s->stopping == (c == 1));
         for (uint32_t i = 0; i < counts[c]; i++) {
             ck_assert_uint_eq(s->leaders.items[i].group, leaders[i].group);
             ck_assert_uint_eq(s->leaders.items[i].term, leaders[i].term);
@@ -1078,12 +1079,12 @@ START_TEST(peer_status_round_trips)
 
     struct wire_writer w;
     wire_writer_init(&w, buf, sizeof(buf));
-    ck_assert_int_eq(peer_encode_status(&w, 0, 1, leaders, 1), WIRE_ERR_BAD_VALUE);
-    ck_assert_int_eq(peer_encode_status(&w, 1, 1, NULL, 1), WIRE_ERR_BAD_VALUE);
-    ck_assert_int_eq(peer_encode_status(&w, 1, 1, leaders, WIRE_ARRAY_ITEMS_MAX + 1), WIRE_ERR_LIMIT_EXCEEDED);
+    ck_assert_int_eq(peer_encode_status(&w, 0, 1, leaders, 1, false), WIRE_ERR_BAD_VALUE);
+    ck_assert_int_eq(peer_encode_status(&w, 1, 1, NULL, 1, false), WIRE_ERR_BAD_VALUE);
+    ck_assert_int_eq(peer_encode_status(&w, 1, 1, leaders, WIRE_ARRAY_ITEMS_MAX + 1, false), WIRE_ERR_LIMIT_EXCEEDED);
     ck_assert_uint_eq(w.len, 0);
     wire_writer_init(&w, buf, 10);
-    ck_assert_int_eq(peer_encode_status(&w, 1, 1, leaders, 3), WIRE_ERR_BUFFER_FULL);
+    ck_assert_int_eq(peer_encode_status(&w, 1, 1, leaders, 3, false), WIRE_ERR_BUFFER_FULL);
     ck_assert_uint_eq(w.len, 0);
 }
 END_TEST

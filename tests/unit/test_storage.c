@@ -626,6 +626,45 @@ START_TEST(test_hardstate_saved_by_syncer)
 END_TEST
 
 /*
+ * fsync=never with a syncer: a sync request completes at once (nobody waits
+ * for the disk), and the syncer still writes the data back in the
+ * background, so a power loss after it loses nothing.
+ */
+START_TEST(test_fsync_never_writes_back_in_background)
+{
+    struct storage_memfs *m = storage_memfs_create();
+    struct storage_log_options o = fix_options(storage_memfs_fs(m), 1u << 20);
+    o.fsync_policy = STORAGE_FSYNC_NEVER;
+    struct storage_syncer *syncer;
+    ck_assert_int_eq(storage_syncer_create(1, &syncer), 0);
+    o.syncer = syncer;
+    struct storage_log *log = fix_open(&o, FIX_DIR);
+    fix_append(log, 1, 50, 2, 200);
+    storage_memfs_hold_syncs(m, 1); /* the disk does not answer yet */
+    ck_assert_int_eq(storage_log_request_sync(log), 0);
+    ck_assert_uint_eq(storage_log_durable_index(log), 50); /* not waiting for it */
+    for (int spins = 0; spins < 100000 && storage_memfs_syncs_held(m) == 0; spins++)
+        usleep(100);
+    ck_assert_int_eq(storage_memfs_syncs_held(m), 1); /* the background fdatasync runs */
+    storage_memfs_hold_syncs(m, 0);
+    for (int spins = 0; spins < 100000 && storage_log_fsync_count(log) == 0; spins++)
+        usleep(100);
+    ck_assert_uint_gt(storage_log_fsync_count(log), 0);
+    drain(syncer, &log, 1);
+    /* Power loss now: everything is there. */
+    struct storage_memfs *c = storage_memfs_clone(m, 1);
+    struct storage_log_options oc = fix_options(storage_memfs_fs(c), 1u << 20);
+    struct storage_log *lc = fix_open(&oc, FIX_DIR);
+    ck_assert_uint_eq(storage_log_last_index(lc), 50);
+    ck_assert_int_eq(storage_log_close(lc), 0);
+    storage_memfs_destroy(c);
+    ck_assert_int_eq(storage_log_close(log), 0);
+    storage_syncer_destroy(syncer);
+    storage_memfs_destroy(m);
+}
+END_TEST
+
+/*
  * Periodic checkpoints: appends and syncs well past the threshold, then a
  * process crash (no close): reopen resumes from the last periodic
  * checkpoint and scans less than one threshold of bytes, not the segment.
@@ -934,6 +973,7 @@ Suite *storage_suite(void)
     tcase_set_timeout(sync, 60);
     tcase_add_test(sync, test_group_commit);
     tcase_add_test(sync, test_hardstate_saved_by_syncer);
+    tcase_add_test(sync, test_fsync_never_writes_back_in_background);
     tcase_add_test(sync, test_hung_fdatasync_is_bounded);
     tcase_add_loop_test(sync, test_crash_after_periodic_checkpoints, 0, 3);
     tcase_add_test(sync, test_periodic_checkpoint_default_threshold);

@@ -283,6 +283,7 @@ static void peer_status_req(struct wire_frame *f)
     f->body.peer_status_req.metadata_applied = 18;
     f->body.peer_status_req.leaders.count = ARRAY_LEN(led_groups);
     f->body.peer_status_req.leaders.items = led_groups;
+    f->body.peer_status_req.stopping = false;
 }
 
 static void unknown_topic_resp(struct wire_frame *f)
