@@ -624,9 +624,10 @@ void group_process(struct group *g)
         struct raft_update u;
         raft_update_get(g->raft, &u);
         if (u.snapshot != NULL) {
-            /* Only partition cores are compacted, and their snapshot is the
-             * stored log itself: see group_install_snapshot (not yet). */
-            blog(BLOG_ERROR, g->name, "snapshot install of %" PRIu64 " is not supported",
+            /* Unreachable: brokers never send INSTALL_SNAPSHOT (a partition
+             * follower is caught up with APPENDs from storage, and the
+             * metadata group is never compacted), so no core installs one. */
+            blog(BLOG_ERROR, g->name, "unexpected snapshot install at %" PRIu64 " ignored",
                  u.snapshot->last_index);
         }
         if (u.truncate_from != 0) {
@@ -672,19 +673,14 @@ void group_process(struct group *g)
         if (g->failed)
             return;
     }
-    if (appended && !g->sync_requested) {
+    if (appended) {
+        /* Also while a sync is in flight: the next one covers these entries. */
         int rc = storage_log_request_sync(g->log);
         if (rc != 0) {
             fail_group(g, rc, "cannot request a sync");
             return;
         }
         g->sync_requested = true;
-    } else if (appended) {
-        /* A sync is in flight; ask again so the new entries are covered. */
-        if (storage_log_request_sync(g->log) != 0) {
-            fail_group(g, -1, "cannot request a sync");
-            return;
-        }
     }
     note_role(g);
 }

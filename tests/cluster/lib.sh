@@ -279,6 +279,22 @@ ack_count() {
     grep -c '^[0-9]' "$1" || true
 }
 
+# Stops every broker with SIGTERM (each must exit 0), dumps each data
+# directory with `raftmq-broker dump` into $TC_TMP/dumpN.txt and requires
+# the replicas to agree (compare_dumps).
+stop_all_and_compare_replicas() {
+    local i
+    for ((i = 1; i <= BROKER_COUNT; i++)); do
+        stop_broker "$i"
+        [ "$TC_STATUS" = 0 ] || fail "broker $i exited with status $TC_STATUS after SIGTERM"
+    done
+    for ((i = 1; i <= BROKER_COUNT; i++)); do
+        "$RAFTMQ_BROKER" dump --data-dir "$TC_TMP/data$i" >"$TC_TMP/dump$i.txt" 2>"$TC_TMP/dump$i.err" ||
+            fail "dump of broker $i failed: $(tail -n 3 "$TC_TMP/dump$i.err")"
+    done
+    compare_dumps "$TC_TMP"/dump[0-9]*.txt >&2 || fail "replicas disagree on committed entries"
+}
+
 # compare_dumps FILE...: the outputs of `raftmq-broker dump` of replicas.
 # Per group, every entry with INDEX <= the smallest commit among the dumps
 # that hold the group (and >= the largest first index) must be identical.

@@ -36,15 +36,7 @@ grep -q "catching node $victim up from storage" "$TC_TMP"/broker*.log ||
 tc verify -t lagging --records "$RECORDS" --seed "$SEED" --acks "$TC_TMP/acks" --timeout 60 ||
     fail "verify"
 
-for ((i = 1; i <= BROKER_COUNT; i++)); do
-    stop_broker "$i"
-    [ "$TC_STATUS" = 0 ] || fail "broker $i exited with status $TC_STATUS after SIGTERM"
-done
-for ((i = 1; i <= BROKER_COUNT; i++)); do
-    "$RAFTMQ_BROKER" dump --data-dir "$TC_TMP/data$i" >"$TC_TMP/dump$i.txt" 2>"$TC_TMP/dump$i.err" ||
-        fail "dump of broker $i failed: $(tail -n 3 "$TC_TMP/dump$i.err")"
-done
-compare_dumps "$TC_TMP"/dump[0-9]*.txt >&2 || fail "replicas disagree on committed entries"
+stop_all_and_compare_replicas
 # The victim's copy holds the whole log: its partition's last index is at
 # least what every replica had committed when wait-converged passed.
 victim_last=$(sed -n 's/^group [1-9][0-9]* lagging\/0 first=[0-9]* last=\([0-9]*\).*/\1/p' "$TC_TMP/dump$victim.txt")

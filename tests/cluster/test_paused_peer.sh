@@ -37,13 +37,5 @@ log "broker $victim resumed (SIGCONT)"
 tc wait-converged --timeout 60 || fail "the resumed broker did not catch up"
 tc verify -t paused --records "$RECORDS" --seed "$SEED" --acks "$TC_TMP/acks" --timeout 60 ||
     fail "verify"
-for ((i = 1; i <= BROKER_COUNT; i++)); do
-    stop_broker "$i"
-    [ "$TC_STATUS" = 0 ] || fail "broker $i exited with status $TC_STATUS after SIGTERM"
-done
-for ((i = 1; i <= BROKER_COUNT; i++)); do
-    "$RAFTMQ_BROKER" dump --data-dir "$TC_TMP/data$i" >"$TC_TMP/dump$i.txt" 2>"$TC_TMP/dump$i.err" ||
-        fail "dump of broker $i failed: $(tail -n 3 "$TC_TMP/dump$i.err")"
-done
-compare_dumps "$TC_TMP"/dump[0-9]*.txt >&2 || fail "replicas disagree on committed entries"
+stop_all_and_compare_replicas
 pass
