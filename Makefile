@@ -77,6 +77,10 @@ BROKER_SRC := $(filter-out broker/main.c,$(wildcard broker/*.c))
 SIM_SRC := $(wildcard tests/sim/*.c)
 UNIT_TEST_SRC := $(wildcard tests/unit/*.c)
 FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+# What the fuzz targets are linked with: the protocol, and the broker's two
+# decoders of peer bytes (the peer codec, with the Raft core's configuration
+# decoding, and the metadata state machine).
+FUZZ_SRC := $(WIRE_SRC) $(RAFT_SRC) broker/peer_codec.c broker/metadata.c
 
 WIRE_LIB := $(LIB)/libraftmq_wire.a
 WIRE_LIB_TEST := $(TST)/lib/libraftmq_wire.a
@@ -369,9 +373,9 @@ tools-test: $(TOOLS_TEST)
 .PHONY: tools-test
 # ---- end command-line tools ----------------------------------------------------
 
-$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(WIRE_SRC) $(wildcard wire/*.h)
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_SRC) $(wildcard wire/*.h raft/*.h broker/*.h)
 	@mkdir -p $(@D)
 	$(call quiet,FUZZ,$@)
-	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) $< $(WIRE_SRC) $(PKG_LIBS) -o $@
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) $< $(FUZZ_SRC) $(PKG_LIBS) -o $@
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
