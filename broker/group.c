@@ -681,6 +681,12 @@ void group_process(struct group *g)
             return;
         }
         g->sync_requested = true;
+        /* With fsync=never the request made them durable at once: act on it
+         * now rather than on the completion a loop turn later (one hop of
+         * latency less per broker). */
+        raft_index_t durable = storage_log_durable_index(g->log);
+        if (durable >= g->stored_last && durable > g->reported_durable)
+            group_on_durable(g, durable, storage_log_hardstate_saved(g->log), 0);
     }
     note_role(g);
 }
