@@ -231,7 +231,7 @@ struct broker {
     uint8_t *resp_arena_buf;
     struct wire_arena resp_arena;
 
-    uint64_t responses_dropped;
+    uint64_t responses_dropped; /* client responses ZeroMQ could not queue */
     uint64_t stalls; /* loop turns over STALL_WARN_MS (server.c) */
 };
 
@@ -302,7 +302,9 @@ void partition_list_offsets(struct broker *b, const struct client_ref *c,
                             const struct wire_list_offsets_req *req);
 /* Answers fetch waiters whose offset is now below the high watermark, or expired. */
 void partition_wake_fetches(struct group *g, bool expire_only);
-/* Offsets [first, count) of a stored/replicated entry's payload. */
+/* The record offsets an entry carries: its batch's base offset and record
+ * count (count 0, *base_offset untouched, for no-ops, configurations and
+ * metadata ops); -1 if a batch header does not parse. */
 int partition_entry_offsets(const struct group *g, uint8_t type, const void *payload, uint32_t len,
                             uint64_t *base_offset, uint32_t *count);
 
@@ -315,7 +317,8 @@ void control_metadata(struct broker *b, const struct client_ref *c, const struct
 void control_cluster_status(struct broker *b, const struct client_ref *c);
 /* A committed metadata op: applies it and opens/closes partition groups. */
 int control_apply(struct broker *b, const struct raft_entry *e, char *why, size_t why_cap);
-/* Opens the groups of every applied topic this broker replicates. */
+/* Hands each partition this broker leads back to its preferred (first)
+ * replica once that replica is reachable and caught up. */
 void control_rebalance_leaders(struct broker *b);
 struct group *broker_find_group(struct broker *b, uint64_t id);
 int broker_add_group(struct broker *b, struct group *g);

@@ -471,7 +471,8 @@ int broker_run(const struct broker_config *cfg)
             break;
         }
     }
-    blog(BLOG_INFO, NULL, "stopping: flushing storage");
+    blog(BLOG_INFO, NULL, "stopping: flushing storage (%" PRIu64 " client responses were dropped, "
+         "%" PRIu64 " loop stalls over %u ms)", b->responses_dropped, b->stalls, STALL_WARN_MS);
     rc = 0;
 out:
     free_all(b);
