@@ -456,6 +456,17 @@ for n in 1 2 3; do
 done
 echo "too late" >"$tmp/late.txt"
 expect 1 produce_deleted "$PRODUCE" -b "$BROKERS" -t one1 --file "$tmp/late.txt"
+# The name can be used again: a new topic (new id, new directories) that
+# starts empty, with nothing of the old one.
+expect 0 recreate "$ADMIN" -b "$BROKERS" --timeout 20000 topic create orders --partitions 2 --replicas 3
+echo "reborn" >"$tmp/reborn.txt"
+expect 0 produce_reborn "$PRODUCE" -b "$BROKERS" -t orders -p 1 --file "$tmp/reborn.txt"
+expect 0 consume_reborn "$CONSUME" -b "$BROKERS" -t orders -e
+if [ "$(cat "$tmp/consume_reborn.out")" = "reborn" ]; then
+    pass
+else
+    fail "the re-created topic holds: $(head -c 200 "$tmp/consume_reborn.out")"
+fi
 
 # ---- 9. every broker stops cleanly --------------------------------------------------------
 
