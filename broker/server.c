@@ -86,16 +86,19 @@ void broker_mark_dirty(struct group *g)
 
 static void process_dirty(struct broker *b)
 {
-    /* Applying a metadata op can open groups (and mark them): bounded rounds. */
-    for (int round = 0; round < 8 && b->dirty_head != NULL; round++) {
-        struct group *list = b->dirty_head;
-        b->dirty_head = NULL;
-        while (list != NULL) {
-            struct group *g = list;
-            list = g->next_dirty;
-            g->next_dirty = NULL;
-            group_process(g);
-        }
+    /*
+     * One group at a time off the shared list, never a private copy of it:
+     * applying a metadata op (a DELETE_TOPIC) closes and frees groups, and
+     * broker_remove_group can only unlink them from b->dirty_head. Groups
+     * marked again while processing (a commit, an open) are picked up in
+     * the same call, up to a bound; the rest wait for the next loop turn.
+     */
+    uint64_t budget = 8u * ((uint64_t)b->glist_count + 1);
+    while (b->dirty_head != NULL && budget-- > 0) {
+        struct group *g = b->dirty_head;
+        b->dirty_head = g->next_dirty;
+        g->next_dirty = NULL;
+        group_process(g);
     }
 }
 
