@@ -214,7 +214,6 @@ struct broker {
     uint64_t last_tick_ms;
     uint64_t next_status_ms;
     uint64_t next_rebalance_ms;
-    uint64_t next_housekeeping_ms;
 
     bool stopping;
     uint64_t stop_deadline_ms;
