@@ -163,6 +163,7 @@ struct group {
     struct catchup catchups[RAFT_SERVERS_MAX];
     uint32_t catchups_active;
     bool memory_overrun; /* compacted past a follower's match (logged once) */
+    struct group *next_zombie; /* closed, but its log is still held by a hung fdatasync */
 };
 
 struct peer {
@@ -205,6 +206,8 @@ struct broker {
     struct group **groups;
     uint32_t groups_cap;
     struct group *dirty_head;
+    /* Closed groups whose storage a hung fdatasync still holds (group_close). */
+    struct group *zombies;
 
     struct leader_hint *hints;
     uint32_t hints_cap;

@@ -973,9 +973,22 @@ void group_close(struct group *g, bool save_state)
         g->parked_head = p->next;
         free(p);
     }
-    if (g->log != NULL && storage_log_close(g->log) != 0)
-        blog(BLOG_WARN, g->name, "storage close reported an error");
+    int rc = g->log != NULL ? storage_log_close(g->log) : 0;
     if (g->raft != NULL)
         raft_destroy(g->raft);
+    g->raft = NULL;
+    if (rc == STORAGE_ERR_BUSY) {
+        /* A hung fdatasync still holds the log, and the storage thread will
+         * report on it with this group as user_data: keep the group (failed,
+         * so the report is ignored) instead of freeing it under that thread. */
+        g->failed = rc;
+        g->next_zombie = g->b->zombies;
+        g->b->zombies = g;
+        blog(BLOG_ERROR, g->name, "storage close gave up on a hung fdatasync; the group's "
+             "memory is kept until the broker exits");
+        return;
+    }
+    if (rc != 0)
+        blog(BLOG_WARN, g->name, "storage close reported an error: %s", storage_strerror(rc));
     free(g);
 }

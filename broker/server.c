@@ -344,7 +344,12 @@ static void free_all(struct broker *b)
     b->glist_count = 0;
     group_close(b->meta, true);
     b->meta = NULL;
-    if (b->syncer != NULL)
+    if (b->zombies != NULL)
+        /* The storage thread is stuck in fdatasync on their logs: exiting
+         * without joining it is all that is left to do. */
+        blog(BLOG_ERROR, NULL, "a hung fdatasync still holds partition storage; "
+             "exiting without stopping the storage thread");
+    else if (b->syncer != NULL)
         storage_syncer_destroy(b->syncer);
     md_free(&b->md);
     peers_close(b);

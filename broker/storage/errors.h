@@ -17,7 +17,8 @@
     X(RANGE, 6, "index or offset not in the log")                                          \
     X(NOMEM, 7, "out of memory")                                                           \
     X(FULL, 8, "queue or buffer full")                                                     \
-    X(TOO_LARGE, 9, "entry exceeds the maximum entry size")
+    X(TOO_LARGE, 9, "entry exceeds the maximum entry size")                                \
+    X(BUSY, 10, "the storage thread still uses this log; close it again later")
 
 enum storage_err {
 #define STORAGE_ERR_ENUM_(name, code, text) STORAGE_ERR_##name = code,

@@ -1533,7 +1533,7 @@ int storage_log_close(struct storage_log *log)
         say(log, "partition %s: close gave up waiting %u ms for a running fdatasync; "
                  "the log stays allocated (call close again once the disk answers)",
             log->dir, (unsigned)log->opts.sync_wait_ms);
-        return STORAGE_ERR_IO;
+        return STORAGE_ERR_BUSY;
     }
     for (size_t i = 0; i < log->nsegs; i++)
         seg_free(log, log->segs[i]);

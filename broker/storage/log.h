@@ -179,8 +179,10 @@ int storage_log_open(const char *dir, const struct storage_log_options *opts,
  * appended after this point; not synced, and skipped on a failed log) and
  * frees. Returns the first error; the log is freed in every case but one:
  * if an fdatasync of this log on the syncer thread has not returned after
- * STORAGE_SYNC_WAIT_MS (a hung disk), close returns STORAGE_ERR_IO at once
- * and leaves the log allocated, since that thread still uses it.
+ * STORAGE_SYNC_WAIT_MS (a hung disk), close returns STORAGE_ERR_BUSY and
+ * leaves the log allocated, since that thread still uses it (and will
+ * still post a completion for it, with its user_data): call close again
+ * later, and keep user_data valid until a close returns anything else.
  * Truncation, prefix drops, reset, retention and sync wait the same bound
  * for a running fdatasync and fail-stop the partition when it passes.
  */

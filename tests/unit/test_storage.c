@@ -795,12 +795,12 @@ START_TEST(test_hung_fdatasync_is_bounded)
     ck_assert_serr(storage_log_truncate_suffix(log, 5), STORAGE_ERR_IO);
     ck_assert_int_ne(storage_log_failed(log), 0);
     ck_assert_uint_eq(storage_log_durable_index(log), 0);
-    ck_assert_serr(storage_log_close(log), STORAGE_ERR_IO); /* still in use */
+    ck_assert_serr(storage_log_close(log), STORAGE_ERR_BUSY); /* still in use */
     storage_memfs_hold_syncs(m, 0);
     /* Once the disk answers, close frees the log (retried: each attempt
      * waits at most 50 ms for the syncer thread to let go of it). */
-    int rc = STORAGE_ERR_IO;
-    for (int tries = 0; tries < 200 && rc == STORAGE_ERR_IO; tries++)
+    int rc = STORAGE_ERR_BUSY;
+    for (int tries = 0; tries < 200 && rc == STORAGE_ERR_BUSY; tries++)
         rc = storage_log_close(log);
     ck_assert_int_eq(rc, 0);
     storage_syncer_destroy(s);
