@@ -130,6 +130,9 @@ skip() {
     exit 77
 }
 
+# shellcheck source=tests/cluster/ports.sh
+. "$(dirname "${BASH_SOURCE[0]}")/ports.sh"
+
 # True when something accepts TCP connections on 127.0.0.1:$1.
 port_in_use() {
     if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
@@ -143,11 +146,12 @@ port_in_use() {
     return 1
 }
 
-# Prints a port in 20000..59999 that nothing uses and this test has not handed out.
+# Prints a port outside the ephemeral range that nothing uses and this test
+# has not handed out.
 free_port() {
     local port tries
     for ((tries = 0; tries < 200; tries++)); do
-        port=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+        port=$(random_listen_port)
         case $TC_USED_PORTS in *" $port "*) continue ;; esac
         if ! port_in_use "$port"; then
             TC_USED_PORTS="$TC_USED_PORTS$port "

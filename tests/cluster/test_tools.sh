@@ -18,6 +18,8 @@
 set -u
 
 cd "$(dirname "$0")/../.." || exit 2
+# shellcheck source=tests/cluster/ports.sh
+. tests/cluster/ports.sh
 BUILD=${BUILD:-build}
 RAFTMQ_BROKER=${RAFTMQ_BROKER:-$BUILD/test/bin/raftmq-broker}
 TOOLS_BIN=${TOOLS_BIN:-$BUILD/bin}
@@ -72,12 +74,13 @@ port_open() {
     (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
-# A port in 20000..59999 that nothing listens on and that is not in "$@".
+# A port outside the ephemeral range that nothing listens on and that is
+# not in "$@".
 pick_port() {
     local port taken tries=0
     while [ $tries -lt 200 ]; do
         tries=$((tries + 1))
-        port=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+        port=$(random_listen_port)
         taken=0
         for used in "$@"; do
             [ "$used" = "$port" ] && taken=1
