@@ -585,8 +585,8 @@ static void apply_committed(struct group *g, const struct raft_update *u)
 
 static void note_role(struct group *g)
 {
-    struct raft_status st;
-    raft_status(g->raft, &st);
+    struct raft_brief_status st;
+    raft_brief_status(g->raft, &st);
     if (st.role == g->role && st.leader == g->leader && st.term == g->term)
         return;
     bool was_leader = g->role == RAFT_LEADER;

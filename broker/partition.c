@@ -64,6 +64,9 @@ void partition_produce(struct broker *b, const struct client_ref *c, const struc
     }
     char msg[256];
     uint64_t total = 0;
+    /* Each batch's record count, from its validated header (the decoder
+     * bounds the count by WIRE_PRODUCE_BATCHES_MAX). */
+    uint32_t records[WIRE_PRODUCE_BATCHES_MAX];
     for (uint32_t i = 0; i < req->batches.count; i++) {
         const struct wire_bytes *batch = &req->batches.items[i];
         if (batch->len > b->cfg.batch_bytes_max) {
@@ -73,20 +76,22 @@ void partition_produce(struct broker *b, const struct client_ref *c, const struc
             return;
         }
         const char *why = NULL;
-        int rc = wire_batch_validate(batch->ptr, batch->len, NULL, &why);
+        struct wire_batch_header h;
+        int rc = wire_batch_validate(batch->ptr, batch->len, &h, &why);
         if (rc != WIRE_OK) {
             snprintf(msg, sizeof msg, "batch %u: %s", i, why != NULL ? why : wire_strerror(rc));
             client_respond_error(b, c, rc, msg);
             return;
         }
         total += batch->len;
+        records[i] = h.record_count;
     }
     if (g->waits_count >= BROKER_PRODUCE_WAITERS_MAX) {
         client_respond_error(b, c, WIRE_ERR_BACKPRESSURE, "too many produce requests waiting; retry later");
         return;
     }
-    struct raft_status st;
-    raft_status(g->raft, &st);
+    struct raft_brief_status st;
+    raft_brief_status(g->raft, &st);
     if (st.uncommitted_bytes + total > b->cfg.uncommitted_bytes_max) {
         snprintf(msg, sizeof msg, "%" PRIu64 " bytes are waiting for commit (max_uncommitted_bytes %"
                  PRIu64 "); retry later", st.uncommitted_bytes, b->cfg.uncommitted_bytes_max);
@@ -97,8 +102,6 @@ void partition_produce(struct broker *b, const struct client_ref *c, const struc
     raft_index_t first = 0, last = 0;
     for (uint32_t i = 0; i < req->batches.count; i++) {
         const struct wire_bytes *batch = &req->batches.items[i];
-        struct wire_batch_header h;
-        wire_batch_parse_header(batch->ptr, batch->len, &h, NULL);
         /* The leader only stamps the base offset (the CRC does not cover
          * it): the records travel to disk and consumers as sent. The bytes
          * are the received ZeroMQ message's, which this loop owns. */
@@ -128,7 +131,7 @@ void partition_produce(struct broker *b, const struct client_ref *c, const struc
         if (first == 0)
             first = index;
         last = index;
-        g->next_offset += h.record_count;
+        g->next_offset += records[i];
     }
     uint32_t timeout = req->timeout_ms != 0 && req->timeout_ms < b->cfg.request_timeout_ms
                            ? req->timeout_ms : b->cfg.request_timeout_ms;

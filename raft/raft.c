@@ -737,6 +737,14 @@ void raft_status(const struct raft *r, struct raft_status *s)
     }
 }
 
+void raft_brief_status(const struct raft *r, struct raft_brief_status *s)
+{
+    s->role = r->role;
+    s->term = r->term;
+    s->leader = r->leader;
+    s->uncommitted_bytes = r->uncommitted_bytes;
+}
+
 const struct raft_entry *raft_entry_get(const struct raft *r, raft_index_t index)
 {
     return raft_log_get(&r->log, index);

@@ -362,6 +362,16 @@ struct raft_status {
 };
 
 void raft_status(const struct raft *r, struct raft_status *s);
+
+/* The part of raft_status a host looks at after every update or request,
+ * without copying the configuration and progress. */
+struct raft_brief_status {
+    int role;
+    raft_term_t term;
+    raft_id_t leader;
+    uint64_t uncommitted_bytes;
+};
+void raft_brief_status(const struct raft *r, struct raft_brief_status *s);
 /* The entry at `index` if the core still holds it, else NULL. */
 const struct raft_entry *raft_entry_get(const struct raft *r, raft_index_t index);
 

@@ -133,34 +133,16 @@ skip() {
 # shellcheck source=tests/cluster/ports.sh
 . "$(dirname "${BASH_SOURCE[0]}")/ports.sh"
 
-# True when something accepts TCP connections on 127.0.0.1:$1.
-port_in_use() {
-    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
-        return 0
-    fi
-    # ss also sees listeners the probe could not reach (TIME-WAIT leftovers do not count:
-    # ZeroMQ binds with SO_REUSEADDR).
-    if command -v ss >/dev/null 2>&1; then
-        [ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ] && return 0
-    fi
-    return 1
-}
-
-# Prints a port outside the ephemeral range that nothing uses and this test
-# has not handed out.
+# Prints a port this test has not handed out yet (ports.sh: pick_port).
 free_port() {
-    local port tries
-    for ((tries = 0; tries < 200; tries++)); do
-        port=$(random_listen_port)
-        case $TC_USED_PORTS in *" $port "*) continue ;; esac
-        if ! port_in_use "$port"; then
-            TC_USED_PORTS="$TC_USED_PORTS$port "
-            echo "$port"
-            return 0
-        fi
-    done
-    log "no free port found"
-    return 1
+    local port
+    # shellcheck disable=SC2086 # the used ports are words
+    if ! port=$(pick_port $TC_USED_PORTS); then
+        log "no free port found"
+        return 1
+    fi
+    TC_USED_PORTS="$TC_USED_PORTS$port "
+    echo "$port"
 }
 
 # Starts process "$@" in the background, logging to $TC_TMP/$name.out; PID in TC_LAST_PID.
@@ -210,35 +192,27 @@ wait_ready() {
         fail "cluster not ready within ${START_TIMEOUT}s"
 }
 
-# SIGTERM to broker $1; waits up to STOP_TIMEOUT for it. Its exit status in TC_STATUS.
-stop_broker() {
-    local id=$1 pid=${BROKER_PID[$1]}
+# signal_broker ID SIGNAL: sends it and waits up to STOP_TIMEOUT for the
+# broker to exit (SIGKILL and a failure after that). Exit status in TC_STATUS.
+signal_broker() {
+    local id=$1 sig=$2 pid=${BROKER_PID[$1]}
     alive "$pid" || fail "broker $id (pid $pid) is not running"
-    kill -TERM "$pid"
+    kill "-$sig" "$pid"
     if ! wait_exit "$pid" "$STOP_TIMEOUT"; then
         kill -KILL "$pid" 2>/dev/null
         wait "$pid" 2>/dev/null
         BROKER_PID[id]=""
-        fail "broker $id did not exit within ${STOP_TIMEOUT}s of SIGTERM"
+        fail "broker $id did not exit within ${STOP_TIMEOUT}s of SIG$sig"
     fi
     BROKER_PID[id]=""
-    log "broker $id stopped (exit status $TC_STATUS)"
+    log "broker $id exited after SIG$sig (exit status $TC_STATUS)"
 }
 
-# SIGINT to broker $1 (what Ctrl-C sends); like stop_broker otherwise.
-interrupt_broker() {
-    local id=$1 pid=${BROKER_PID[$1]}
-    alive "$pid" || fail "broker $id (pid $pid) is not running"
-    kill -INT "$pid"
-    if ! wait_exit "$pid" "$STOP_TIMEOUT"; then
-        kill -KILL "$pid" 2>/dev/null
-        wait "$pid" 2>/dev/null
-        BROKER_PID[id]=""
-        fail "broker $id did not exit within ${STOP_TIMEOUT}s of SIGINT"
-    fi
-    BROKER_PID[id]=""
-    log "broker $id interrupted (exit status $TC_STATUS)"
-}
+# SIGTERM to broker $1 (a clean stop).
+stop_broker() { signal_broker "$1" TERM; }
+
+# SIGINT to broker $1 (what Ctrl-C sends).
+interrupt_broker() { signal_broker "$1" INT; }
 
 # SIGKILL to broker $1 (a crash: no clean shutdown).
 kill_broker() {

@@ -52,37 +52,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# True when something accepts TCP connections on 127.0.0.1:$1.
-port_open() {
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
-
-# A port outside the ephemeral range that nothing listens on and that is
-# not in "$@".
-# (Probing cannot reserve it; a clash would make the broker fail to bind,
-# which the start-up wait reports.)
-pick_port() {
-    local port taken tries=0
-    while [ $tries -lt 200 ]; do
-        tries=$((tries + 1))
-        port=$(random_listen_port)
-        taken=0
-        for used in "$@"; do
-            [ "$used" = "$port" ] && taken=1
-        done
-        if [ $taken = 0 ] && ! port_open "$port"; then
-            echo "$port"
-            return 0
-        fi
-    done
-    return 1
-}
-
-broker_log_tail() {
-    log "last lines of the broker log ($tmp/broker.log):"
-    tail -n 40 "$tmp/broker.log" >&2 2>/dev/null
-}
-
 peer_port=$(pick_port) || { log "no free port"; exit 2; }
 client_port=$(pick_port "$peer_port") || { log "no free port"; exit 2; }
 mkdir -p "$tmp/data"

@@ -41,6 +41,7 @@ stop_all_and_compare_replicas
 # least what every replica had committed when wait-converged passed.
 victim_last=$(sed -n 's/^group [1-9][0-9]* lagging\/0 first=[0-9]* last=\([0-9]*\).*/\1/p' "$TC_TMP/dump$victim.txt")
 min_commit=$(sed -n 's/^group [1-9][0-9]* lagging\/0 .*commit=\([0-9]*\)/\1/p' "$TC_TMP"/dump[0-9]*.txt | sort -n | head -n 1)
-[ -n "$victim_last" ] && [ "$victim_last" -ge "$min_commit" ] ||
+if [ -z "$victim_last" ] || [ "$victim_last" -lt "$min_commit" ]; then
     fail "broker $victim's log ends at ${victim_last:-nothing}, below the common commit index $min_commit"
+fi
 pass

@@ -12,7 +12,9 @@ SEED=11
 for port in 9292 9293 9392 9393 9492 9493; do
     port_in_use "$port" && skip "port $port is in use; make run's cluster cannot start here"
 done
+# shellcheck disable=SC2034 # read by lib.sh (wait_ready, tc)
 BROKER_COUNT=3
+# shellcheck disable=SC2034
 BROKERS=tcp://127.0.0.1:9292,tcp://127.0.0.1:9392,tcp://127.0.0.1:9492
 
 # Job control gives the script its own process group, which SIGINT reaches

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2034 # BROKER_* are read by lib.sh's helpers
 # The zero-configuration broker: `raftmq-broker` with no arguments in an
 # empty directory (it uses ./raftmq-data and the default ports 9292/9293).
 # Create, produce 1000 records, verify; SIGINT must stop it with exit 0;

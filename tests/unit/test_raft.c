@@ -48,6 +48,15 @@ START_TEST(election_golden_trace)
     struct raft_status s = fx_status(&f, 1);
     ck_assert_uint_eq(s.term, 1);
     ck_assert_uint_eq(s.commit, 1); /* the no-op of term 1 (§8) */
+    for (int id = 1; id <= 3; id++) { /* the brief status says the same */
+        struct raft_status full = fx_status(&f, id);
+        struct raft_brief_status brief;
+        raft_brief_status(f.r[id], &brief);
+        ck_assert_int_eq(brief.role, full.role);
+        ck_assert_uint_eq(brief.term, full.term);
+        ck_assert_uint_eq(brief.leader, full.leader);
+        ck_assert_uint_eq(brief.uncommitted_bytes, full.uncommitted_bytes);
+    }
     ck_assert_uint_eq(fx_status(&f, 2).leader, 1);
     ck_assert_uint_eq(fx_status(&f, 3).vote, 1);
     fx_free(&f);
