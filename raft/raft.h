@@ -59,7 +59,8 @@
  * Every pointer inside an update (entries, messages, their entries, payload
  * bytes) points into memory the core owns and stays valid only until the
  * next call into the core other than raft_entry_get / raft_status /
- * raft_role_name. Copy or write what you need before calling again.
+ * raft_brief_status / raft_role_name. Copy or write what you need before
+ * calling again.
  *
  * Message delivery may lose, duplicate, reorder and delay messages: the core
  * tolerates all four. Messages are addressed by server id; the host maps ids
