@@ -10,7 +10,7 @@
 #   make bench-cluster  a 3-broker cluster's throughput, latency, failover, idle cost
 #                   (BENCH_ARGS=--quick for a smoke run; docs/benchmarks.md)
 #   make run        runs what exists of the broker (see README)
-#   make install    PREFIX=/usr/local: programs, static library, headers
+#   make install    PREFIX=/usr/local: programs, libraftmq (static, shared, raftmq.pc), headers
 #   make clean      removes build/
 
 .DEFAULT_GOAL := all
@@ -82,6 +82,16 @@ FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c)
 # decoding, and the metadata state machine).
 FUZZ_SRC := $(WIRE_SRC) $(RAFT_SRC) broker/peer_codec.c broker/metadata.c
 
+# libraftmq, the client library (wire/raftmq.h): the protocol and connection
+# core, the producer and the consumer. The shared library exports only the
+# raftmq_* API (wire/libraftmq.map); its objects are built position-independent.
+CLIENT_SRC := $(WIRE_SRC) $(wildcard producers/producer.c consumers/consumer.c)
+CLIENT_LIB := $(LIB)/libraftmq.a
+CLIENT_LIB_TEST := $(TST)/lib/libraftmq.a
+CLIENT_SO_VERSION := 0.1.0
+CLIENT_SO := $(LIB)/libraftmq.so.$(CLIENT_SO_VERSION)
+PIC := $(BUILD)/pic
+
 WIRE_LIB := $(LIB)/libraftmq_wire.a
 WIRE_LIB_TEST := $(TST)/lib/libraftmq_wire.a
 RAFT_LIB := $(LIB)/libraftmq_raft.a
@@ -90,7 +100,7 @@ STORAGE_LIB := $(LIB)/libraftmq_storage.a
 STORAGE_LIB_TEST := $(TST)/lib/libraftmq_storage.a
 BROKER_LIB := $(LIB)/libraftmq_broker.a
 BROKER_LIB_TEST := $(TST)/lib/libraftmq_broker.a
-LIBS := $(WIRE_LIB) $(RAFT_LIB) $(STORAGE_LIB) $(BROKER_LIB)
+LIBS := $(WIRE_LIB) $(RAFT_LIB) $(STORAGE_LIB) $(BROKER_LIB) $(CLIENT_LIB) $(CLIENT_SO)
 # Everything the broker program links, in link order.
 BROKER_LINK := $(BROKER_LIB) $(STORAGE_LIB) $(RAFT_LIB) $(WIRE_LIB)
 BROKER_LINK_TEST := $(BROKER_LIB_TEST) $(STORAGE_LIB_TEST) $(RAFT_LIB_TEST) $(WIRE_LIB_TEST)
@@ -234,11 +244,20 @@ run:
 	@$(MAKE) --no-print-directory build
 	@broker/scripts/run-local-cluster.sh
 
+# libraftmq for applications: raftmq.h, the static and shared library, and
+# raftmq.pc (pkg-config; --static adds the private dependencies). The wire
+# and Raft libraries and their headers are installed for in-tree tools.
 install: build
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib \
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig \
 	    $(DESTDIR)$(PREFIX)/include/raftmq/wire $(DESTDIR)$(PREFIX)/include/raftmq/raft
 	install -m 755 $(INSTALL_PROGRAMS) $(DESTDIR)$(PREFIX)/bin/
-	install -m 644 $(WIRE_LIB) $(RAFT_LIB) $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 $(CLIENT_LIB) $(WIRE_LIB) $(RAFT_LIB) $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(CLIENT_SO) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf libraftmq.so.$(CLIENT_SO_VERSION) $(DESTDIR)$(PREFIX)/lib/libraftmq.so.0
+	ln -sf libraftmq.so.$(CLIENT_SO_VERSION) $(DESTDIR)$(PREFIX)/lib/libraftmq.so
+	install -m 644 wire/raftmq.h $(DESTDIR)$(PREFIX)/include/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(CLIENT_SO_VERSION)|' wire/raftmq.pc.in \
+	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/raftmq.pc
 	install -m 644 wire/*.h $(DESTDIR)$(PREFIX)/include/raftmq/wire/
 	install -m 644 raft/raft.h $(DESTDIR)$(PREFIX)/include/raftmq/raft/
 
@@ -256,6 +275,20 @@ $(TST)/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(call quiet,CC,$@)
 	$(Q)$(CC) $(TEST_CFLAGS) -c $< -o $@
+
+$(PIC)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(call quiet,CC,$@)
+	$(Q)$(CC) $(RELEASE_CFLAGS) -fPIC -fno-semantic-interposition -c $< -o $@
+
+$(CLIENT_LIB): $(CLIENT_SRC:%.c=$(REL)/obj/%.o)
+$(CLIENT_LIB_TEST): $(CLIENT_SRC:%.c=$(TST)/obj/%.o)
+$(CLIENT_SO): $(CLIENT_SRC:%.c=$(PIC)/obj/%.o) wire/libraftmq.map
+	@mkdir -p $(@D)
+	$(call quiet,LD,$@)
+	$(Q)$(CC) $(RELEASE_CFLAGS) -shared -Wl,-soname,libraftmq.so.0 \
+	    -Wl,--version-script=wire/libraftmq.map $(filter %.o,$^) $(PKG_LIBS) -o $@
+	$(Q)ln -sf $(@F) $(LIB)/libraftmq.so.0 && ln -sf $(@F) $(LIB)/libraftmq.so
 
 $(WIRE_LIB): $(WIRE_SRC:%.c=$(REL)/obj/%.o)
 $(WIRE_LIB_TEST): $(WIRE_SRC:%.c=$(TST)/obj/%.o)
@@ -346,8 +379,8 @@ $(BIN)/raftmq-badinput: $(REL)/obj/tests/cluster/badinput.o $(WIRE_LIB)
 # ---- end raftmq-badinput ------------------------------------------------------
 
 # ---- command-line tools: raftmq-admin, raftmq-produce, raftmq-consume ----------
-# (docs/tools.md; tests/cluster/test_tools.sh). They link only the wire library
-# (client core and wire/tool.c). The $(TST)/bin variants are the same tools with
+# (docs/tools.md; tests/cluster/test_tools.sh). They link libraftmq (which
+# holds the whole wire library, wire/tool.c included). The $(TST)/bin variants are the same tools with
 # the sanitizers, for running test_tools.sh with TOOLS_BIN=$(TST)/bin.
 TOOLS_TEST := $(TST)/bin/raftmq-admin $(TST)/bin/raftmq-produce $(TST)/bin/raftmq-consume
 
@@ -356,17 +389,17 @@ define link_tool
 	$(call quiet,LD,$@)
 	$(Q)$(CC) $(1) $^ $(PKG_LIBS) -o $@
 endef
-$(BIN)/raftmq-admin: $(REL)/obj/broker/tools/admin.o $(WIRE_LIB)
+$(BIN)/raftmq-admin: $(REL)/obj/broker/tools/admin.o $(CLIENT_LIB)
 	$(call link_tool,$(RELEASE_CFLAGS))
-$(BIN)/raftmq-produce: $(REL)/obj/producers/produce.o $(WIRE_LIB)
+$(BIN)/raftmq-produce: $(REL)/obj/producers/produce.o $(CLIENT_LIB)
 	$(call link_tool,$(RELEASE_CFLAGS))
-$(BIN)/raftmq-consume: $(REL)/obj/consumers/consume.o $(WIRE_LIB)
+$(BIN)/raftmq-consume: $(REL)/obj/consumers/consume.o $(CLIENT_LIB)
 	$(call link_tool,$(RELEASE_CFLAGS))
-$(TST)/bin/raftmq-admin: $(TST)/obj/broker/tools/admin.o $(WIRE_LIB_TEST)
+$(TST)/bin/raftmq-admin: $(TST)/obj/broker/tools/admin.o $(CLIENT_LIB_TEST)
 	$(call link_tool,$(TEST_CFLAGS))
-$(TST)/bin/raftmq-produce: $(TST)/obj/producers/produce.o $(WIRE_LIB_TEST)
+$(TST)/bin/raftmq-produce: $(TST)/obj/producers/produce.o $(CLIENT_LIB_TEST)
 	$(call link_tool,$(TEST_CFLAGS))
-$(TST)/bin/raftmq-consume: $(TST)/obj/consumers/consume.o $(WIRE_LIB_TEST)
+$(TST)/bin/raftmq-consume: $(TST)/obj/consumers/consume.o $(CLIENT_LIB_TEST)
 	$(call link_tool,$(TEST_CFLAGS))
 
 tools-test: $(TOOLS_TEST)

@@ -987,7 +987,7 @@ static bool request_partition(const struct wire_frame *req, struct wire_bytes *t
 
 static bool request_to_controller(uint32_t type)
 {
-    return type == WIRE_CREATE_TOPIC || type == WIRE_DELETE_TOPIC;
+    return type == WIRE_CREATE_TOPIC || type == WIRE_DELETE_TOPIC || type == WIRE_INIT_PRODUCER_ID;
 }
 
 /* The next address to try for a request any broker answers (round robin). */

@@ -11,7 +11,8 @@
  *   0        success
  *   1..19    general and decoding problems (the frame or value is rejected)
  *   20..59   request-level problems (the frame was understood, the request refused)
- *   60..     record-batch problems
+ *   60..999  record-batch problems
+ *   1000..   raised by the client library itself (wire/raftmq.h), never sent on the wire
  *
  * Functions of wire/ return int: 0 (WIRE_OK) on success, otherwise one of these.
  */
@@ -49,7 +50,11 @@
     X(CORRUPT_BATCH, 60, "record batch is corrupt (bad CRC or framing)")                   \
     X(UNSUPPORTED_CODEC, 61, "unsupported compression codec")                              \
     X(BATCH_TOO_LARGE, 62, "record batch exceeds the maximum batch size")                  \
-    X(RECORD_TOO_LARGE, 63, "record exceeds the maximum record size")
+    X(RECORD_TOO_LARGE, 63, "record exceeds the maximum record size")                     \
+    X(QUEUE_FULL, 1000, "producer buffer is full; poll, then send again")                  \
+    X(NO_RECORD, 1001, "no record arrived within the timeout")                             \
+    X(CLOSED, 1002, "the handle was closed before the record was delivered")               \
+    X(NOT_ASSIGNED, 1003, "the partition is not assigned to this consumer")
 
 enum wire_err {
 #define WIRE_ERR_ENUM_(name, code, text) WIRE_ERR_##name = code,

@@ -124,6 +124,11 @@
     F(U64, offset, 0)                                                           \
     F(I64, timestamp, 0) /* -1 when not looked up by timestamp */
 
+/* INIT_PRODUCER_ID has an empty request body. */
+#define WIRE_INIT_PRODUCER_ID_RESP_FIELDS(F)                                    \
+    F(I64, producer_id, 0) /* unique in the cluster, >= 1 */                    \
+    F(U32, producer_epoch, 0) /* 0 for a new id; at most 32767 */
+
 #define WIRE_CLUSTER_STATUS_RESP_FIELDS(F)                                      \
     F(U32, node_id, 0) /* the broker that answered */                           \
     F(ARRAY, brokers, broker_status)                                            \
@@ -226,6 +231,7 @@
     S(list_offsets_req, WIRE_LIST_OFFSETS_REQ)             \
     S(list_offsets_resp, WIRE_LIST_OFFSETS_RESP)           \
     S(cluster_status_resp, WIRE_CLUSTER_STATUS_RESP)       \
+    S(init_producer_id_resp, WIRE_INIT_PRODUCER_ID_RESP)   \
     S(append_entries_req, WIRE_APPEND_ENTRIES_REQ)         \
     S(append_entries_resp, WIRE_APPEND_ENTRIES_RESP)       \
     S(request_vote_req, WIRE_REQUEST_VOTE_REQ)             \
@@ -255,6 +261,7 @@
     M(FETCH, 5, fetch_req, fetch_resp)                                              \
     M(LIST_OFFSETS, 6, list_offsets_req, list_offsets_resp)                         \
     M(CLUSTER_STATUS, 7, empty, cluster_status_resp)                                \
+    M(INIT_PRODUCER_ID, 8, empty, init_producer_id_resp)                            \
     M(APPEND_ENTRIES, 32, append_entries_req, append_entries_resp)                  \
     M(REQUEST_VOTE, 33, request_vote_req, request_vote_resp)                        \
     M(INSTALL_SNAPSHOT, 34, install_snapshot_req, install_snapshot_resp)            \

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "raftmq.h"
 #include "validate.h"
 
 static const char *tool_name = "raftmq";
@@ -306,11 +307,5 @@ const char *tool_response_error(const struct wire_frame *resp, char *buf, size_t
 
 uint32_t tool_fnv1a32(const void *bytes, size_t len)
 {
-    const uint8_t *p = bytes;
-    uint32_t h = 2166136261u; /* offset basis */
-    for (size_t i = 0; i < len; i++) {
-        h ^= p[i];
-        h *= 16777619u; /* FNV prime */
-    }
-    return h;
+    return raftmq_key_hash(bytes, len);
 }

@@ -176,6 +176,18 @@ static void cluster_status_req(struct wire_frame *f)
     request(f, WIRE_CLUSTER_STATUS, 7);
 }
 
+static void init_producer_id_req(struct wire_frame *f)
+{
+    request(f, WIRE_INIT_PRODUCER_ID, 8);
+}
+
+static void init_producer_id_resp(struct wire_frame *f)
+{
+    response(f, WIRE_INIT_PRODUCER_ID, 8, WIRE_OK, BYTES(""));
+    f->body.init_producer_id_resp.producer_id = 1041;
+    f->body.init_producer_id_resp.producer_epoch = 0;
+}
+
 static struct wire_broker_status broker_statuses[] = {
     {1, BYTES("tcp://127.0.0.1:9092"), BYTES("tcp://127.0.0.1:9192"), true},
     {2, BYTES("tcp://127.0.0.1:9093"), BYTES("tcp://127.0.0.1:9193"), true},
@@ -310,6 +322,8 @@ const struct wire_example wire_examples[] = {
     {"list_offsets_resp", list_offsets_resp},
     {"cluster_status_req", cluster_status_req},
     {"cluster_status_resp", cluster_status_resp},
+    {"init_producer_id_req", init_producer_id_req},
+    {"init_producer_id_resp", init_producer_id_resp},
     {"append_entries_req", append_entries_req},
     {"append_entries_resp", append_entries_resp},
     {"request_vote_req", request_vote_req},

@@ -1,0 +1,326 @@
+/* raftmq.h: the raftmq C client library (libraftmq): an asynchronous producer and a prefetching consumer. */
+#ifndef RAFTMQ_H
+#define RAFTMQ_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * Build with `pkg-config --cflags --libs raftmq` (or raftmq-static for the
+ * static library). The protocol underneath is docs/protocol.md; this API is
+ * described in docs/client.md.
+ *
+ * Conventions for every function here:
+ *
+ * - Errors: functions return int, RAFTMQ_OK (0) or a RAFTMQ_ERR_* code.
+ *   The codes below 1000 are the protocol's own error codes (the numbers of
+ *   docs/protocol.md, "Error codes"); 1000 and up are raised by the library
+ *   itself. raftmq_strerror() turns any code into a sentence; a handle's
+ *   *_last_error() has the message of its last failing call, naming what
+ *   failed (topic, partition, broker address).
+ * - Configuration: a config struct is filled with defaults by its *_init
+ *   function, then the caller changes the fields it cares about. Always call
+ *   *_init first: later versions may append fields.
+ * - Ownership: the library copies every buffer it is given (topic, key,
+ *   value, headers) before the call returns. Buffers the library hands out
+ *   (a consumed record, a delivery report) belong to the library and stay
+ *   valid only for as long as the function that hands them out says.
+ * - Threads: a handle has no locks. Use each handle from one thread at a
+ *   time; separate handles are independent and may be used on separate
+ *   threads at the same time. Callbacks run on the thread that called
+ *   poll, flush or close, inside that call.
+ * - Time: every call that can wait takes a timeout in milliseconds and
+ *   never waits longer (plus scheduling noise). No background threads: the
+ *   library does its network work inside the calls, so an application must
+ *   call poll (or flush) regularly.
+ */
+
+#define RAFTMQ_VERSION_MAJOR 0
+#define RAFTMQ_VERSION_MINOR 1
+#define RAFTMQ_VERSION_PATCH 0
+#define RAFTMQ_VERSION_STRING "0.1.0"
+
+/* "0.1.0": the version of the library actually linked. */
+const char *raftmq_version(void);
+
+/* ---- errors ----------------------------------------------------------------- */
+
+#define RAFTMQ_OK 0
+/* Protocol error codes most often seen by applications (full list: docs/protocol.md). */
+#define RAFTMQ_ERR_UNKNOWN 1
+#define RAFTMQ_ERR_INVALID_REQUEST 20 /* also: a bad argument to a library call */
+#define RAFTMQ_ERR_NOT_LEADER 21
+#define RAFTMQ_ERR_LEADER_NOT_AVAILABLE 22
+#define RAFTMQ_ERR_UNKNOWN_TOPIC 23
+#define RAFTMQ_ERR_UNKNOWN_PARTITION 24
+#define RAFTMQ_ERR_OFFSET_OUT_OF_RANGE 29
+#define RAFTMQ_ERR_TIMEOUT 30 /* a deadline passed; for a delivery: outcome unknown */
+#define RAFTMQ_ERR_DUPLICATE_SEQUENCE 33
+#define RAFTMQ_ERR_OUT_OF_ORDER_SEQUENCE 34
+#define RAFTMQ_ERR_UNKNOWN_PRODUCER 35
+#define RAFTMQ_ERR_CORRUPT_BATCH 60
+#define RAFTMQ_ERR_RECORD_TOO_LARGE 63
+/* Raised by the library itself, never sent on the wire. */
+#define RAFTMQ_ERR_QUEUE_FULL 1000   /* producer buffer full: poll, then send again */
+#define RAFTMQ_ERR_NO_RECORD 1001    /* consumer poll: nothing arrived within the timeout */
+#define RAFTMQ_ERR_CLOSED 1002       /* the producer was closed before the record was delivered */
+#define RAFTMQ_ERR_NOT_ASSIGNED 1003 /* consumer: the partition is not assigned */
+
+/* A sentence for any code (also unknown ones); never NULL, static. */
+const char *raftmq_strerror(int err);
+/* The code's name without prefix ("NOT_LEADER", "QUEUE_FULL"), or "UNRECOGNIZED". */
+const char *raftmq_err_name(int err);
+
+/* ---- records ---------------------------------------------------------------- */
+
+/* A record header: name (a string) and value (bytes). */
+struct raftmq_header {
+    const char *name; /* NUL-terminated, at most 256 bytes */
+    const void *value;
+    size_t value_len; /* at most 64 KiB */
+};
+
+/*
+ * Limits (docs/protocol.md, "Limits"): a record (key + value + headers) at
+ * most 1 MiB, at most 64 headers, a topic name 1..200 bytes of
+ * [A-Za-z0-9._-].
+ */
+
+/* ---- producer --------------------------------------------------------------- */
+
+typedef struct raftmq_producer raftmq_producer;
+
+/* The outcome of one record, given to the delivery callback. */
+struct raftmq_delivery {
+    int error;                 /* RAFTMQ_OK: committed on a majority at `offset` */
+    const char *error_message; /* "" when error is RAFTMQ_OK */
+    const char *topic;
+    int32_t partition;         /* the partition chosen (also on error, when known; else -1) */
+    int64_t offset;            /* RAFTMQ_OK: the record's offset; else -1 */
+    int64_t timestamp;         /* the record's timestamp (ms) */
+    void *opaque;              /* as given to raftmq_producer_send */
+};
+
+/* Called once per record sent; `d` and its strings are valid during the call only. */
+typedef void raftmq_delivery_cb(const struct raftmq_delivery *d, void *cb_opaque);
+
+enum raftmq_compression {
+    RAFTMQ_COMPRESSION_NONE = 0,
+    RAFTMQ_COMPRESSION_LZ4 = 1, /* per batch; a batch LZ4 cannot shrink is sent uncompressed */
+};
+
+struct raftmq_producer_config {
+    /* Comma-separated broker endpoints, "tcp://127.0.0.1:9292,tcp://...". Required. */
+    const char *brokers;
+    /* A partition's batch is sent when its records reach this many bytes
+     * (encoded, before compression). Default 128 KiB, at most 1 MiB. */
+    uint32_t batch_bytes_max;
+    /* ...or when its first record has waited this long. Default 5 ms; 0: send at once. */
+    uint32_t linger_ms;
+    /* PRODUCE requests outstanding per partition. Default 5; with
+     * idempotence at most 5, without it 1 (so a retry can never reorder). */
+    uint32_t in_flight_per_partition;
+    enum raftmq_compression compression; /* default LZ4 */
+    /* Producer id and per-partition sequence numbers: retries never
+     * duplicate or reorder (docs/client.md, "Idempotence"). Default true. */
+    bool idempotence;
+    /* One PRODUCE attempt: the broker's commit timeout. Default 10000 ms. */
+    uint32_t request_timeout_ms;
+    /* A record's whole budget from send to delivery report, retries
+     * included; then it fails with RAFTMQ_ERR_TIMEOUT. Default 120000 ms. */
+    uint32_t delivery_timeout_ms;
+    /* Bytes of records accepted by send and not yet reported. Default 64 MiB. */
+    uint64_t buffer_bytes_max;
+    raftmq_delivery_cb *on_delivery; /* may be NULL */
+    void *cb_opaque;                 /* passed to on_delivery */
+};
+
+void raftmq_producer_config_init(struct raftmq_producer_config *config);
+
+/*
+ * Creates a producer. Connects lazily, except that with idempotence it
+ * asks the cluster for a producer id (INIT_PRODUCER_ID) on the first send.
+ * Errors: INVALID_REQUEST (bad config; the message says which field).
+ * errbuf (may be NULL) receives the message.
+ */
+int raftmq_producer_new(const struct raftmq_producer_config *config, raftmq_producer **out,
+                        char *errbuf, size_t errbuf_len);
+
+/* One record to send. Zero it, then fill what applies. */
+struct raftmq_message {
+    const char *topic;  /* required */
+    int32_t partition;  /* RAFTMQ_PARTITION_ANY: chosen by the partitioner */
+    const void *key;    /* NULL: no key (nil), unlike a key of length 0 */
+    size_t key_len;
+    const void *value;  /* NULL only with value_len 0 */
+    size_t value_len;
+    const struct raftmq_header *headers;
+    size_t header_count;
+    int64_t timestamp;  /* ms since the epoch; 0: now */
+    void *opaque;       /* handed back in the delivery report */
+};
+
+#define RAFTMQ_PARTITION_ANY (-1)
+
+/*
+ * Queues a record (copied) and returns; never waits. Also sends batches
+ * that are due. Errors, with the record not queued and no delivery report:
+ *   QUEUE_FULL       buffer_bytes_max reached: call poll, then send again
+ *   INVALID_REQUEST  bad argument (NULL topic, invalid topic name)
+ *   RECORD_TOO_LARGE, LIMIT_EXCEEDED  the record breaks a limit
+ *   UNKNOWN_TOPIC, UNKNOWN_PARTITION  the cluster says so (the first send to
+ *                    a topic fetches its metadata: that one send may wait up
+ *                    to request_timeout_ms for it)
+ * Every record accepted (RAFTMQ_OK) gets exactly one delivery report.
+ *
+ * Partitioner: a record with a key goes to FNV-1a-32(key) mod partitions
+ * (docs/client.md gives the function, so every client picks the same
+ * partition); without a key, records stick to one partition until its
+ * batch is sent, then move on to the next (round robin).
+ */
+int raftmq_producer_send(raftmq_producer *p, const struct raftmq_message *msg);
+
+/*
+ * Does network work for up to timeout_ms: sends due batches, reads
+ * answers, retries, and calls the delivery callback for every record
+ * settled. Returns the number of delivery reports made (>= 0), or a
+ * negative error code for a failure of the handle itself.
+ */
+int raftmq_producer_poll(raftmq_producer *p, int timeout_ms);
+
+/*
+ * Sends everything queued at once (ignoring linger) and waits until every
+ * record has its delivery report, or timeout_ms passes. RAFTMQ_OK: nothing
+ * is left; TIMEOUT: records are still pending (they keep their reports).
+ */
+int raftmq_producer_flush(raftmq_producer *p, int timeout_ms);
+
+/* Records accepted by send that have not had their delivery report yet. */
+uint64_t raftmq_producer_pending(const raftmq_producer *p);
+
+/* The message of the last failing call on this handle; "" when none. */
+const char *raftmq_producer_last_error(const raftmq_producer *p);
+
+/*
+ * Frees the producer. Does not flush: call raftmq_producer_flush first.
+ * Records still pending get a delivery report with RAFTMQ_ERR_CLOSED (if
+ * their batch was already sent, they may still have been committed). NULL is fine.
+ */
+void raftmq_producer_close(raftmq_producer *p);
+
+/* ---- consumer --------------------------------------------------------------- */
+
+typedef struct raftmq_consumer raftmq_consumer;
+
+/* Where to start reading a partition. */
+#define RAFTMQ_OFFSET_BEGINNING (-2) /* the earliest offset still stored */
+#define RAFTMQ_OFFSET_END (-1)       /* the next offset to be written */
+/* N records before the end: RAFTMQ_OFFSET_TAIL(N), N >= 1. */
+#define RAFTMQ_OFFSET_TAIL_BASE (-2000)
+#define RAFTMQ_OFFSET_TAIL(n) (RAFTMQ_OFFSET_TAIL_BASE - (int64_t)(n))
+
+/* When the position is outside the stored range (retention deleted it). */
+enum raftmq_offset_reset {
+    RAFTMQ_RESET_EARLIEST = 0, /* default: continue at the earliest stored offset */
+    RAFTMQ_RESET_LATEST = 1,   /* continue at the end */
+    RAFTMQ_RESET_ERROR = 2,    /* poll returns OFFSET_OUT_OF_RANGE for the partition */
+};
+
+struct raftmq_consumer_config {
+    const char *brokers; /* required, as for the producer */
+    /* Bytes one FETCH may return. Default 1 MiB. */
+    uint32_t fetch_max_bytes;
+    /* How long a broker holds a FETCH when nothing is new. Default 500 ms. */
+    uint32_t fetch_max_wait_ms;
+    /* Fetched bytes buffered per partition, not yet returned by poll: the
+     * prefetch bound. Default 4 MiB (at least fetch_max_bytes). */
+    uint32_t partition_buffer_bytes;
+    /* One request attempt. Default 10000 ms. */
+    uint32_t request_timeout_ms;
+    enum raftmq_offset_reset offset_reset;
+};
+
+void raftmq_consumer_config_init(struct raftmq_consumer_config *config);
+
+/* Errors: INVALID_REQUEST (bad config). errbuf (may be NULL) receives the message. */
+int raftmq_consumer_new(const struct raftmq_consumer_config *config, raftmq_consumer **out,
+                        char *errbuf, size_t errbuf_len);
+
+/*
+ * Starts reading a partition at `start` (an offset >= 0, BEGINNING, END or
+ * TAIL(n)); assigning an assigned partition seeks it. Waits up to
+ * request_timeout_ms for metadata and, for BEGINNING/END/TAIL, the offset
+ * lookup. Errors: UNKNOWN_TOPIC, UNKNOWN_PARTITION, TIMEOUT, INVALID_REQUEST
+ * (bad start; more than 4096 assigned partitions).
+ */
+int raftmq_consumer_assign(raftmq_consumer *c, const char *topic, int32_t partition,
+                           int64_t start);
+
+/* The same, at the first record whose timestamp is >= timestamp_ms (the end if none). */
+int raftmq_consumer_assign_timestamp(raftmq_consumer *c, const char *topic, int32_t partition,
+                                     int64_t timestamp_ms);
+
+/* Stops reading a partition and drops what was prefetched for it. NOT_ASSIGNED if it was not. */
+int raftmq_consumer_unassign(raftmq_consumer *c, const char *topic, int32_t partition);
+
+/* A consumed record. Every pointer is valid until the next poll or close. */
+struct raftmq_record {
+    const char *topic;
+    int32_t partition;
+    int64_t offset;
+    int64_t timestamp; /* ms */
+    const void *key;   /* NULL when the record has no key */
+    size_t key_len;
+    const void *value;
+    size_t value_len;
+    const struct raftmq_header *headers; /* names NUL-terminated */
+    size_t header_count;
+};
+
+/*
+ * Returns the next record of any assigned partition (records of one
+ * partition in offset order, each once), waiting up to timeout_ms.
+ * RAFTMQ_OK: *rec is filled. NO_RECORD: nothing within the timeout.
+ * Other errors concern one partition, named in *rec (topic, partition;
+ * the rest zero) and in last_error; the consumer keeps going:
+ *   OFFSET_OUT_OF_RANGE (offset_reset ERROR; the partition is paused until
+ *   assigned again), CORRUPT_BATCH (a fetched batch failed its CRC or did
+ *   not decode; it is fetched again once, then reported).
+ * Leader changes, lost connections and timeouts are retried inside, with
+ * the position kept: nothing is skipped or returned twice.
+ */
+int raftmq_consumer_poll(raftmq_consumer *c, int timeout_ms, struct raftmq_record *rec);
+
+/* The offset of the next record poll will return for the partition. */
+int raftmq_consumer_position(const raftmq_consumer *c, const char *topic, int32_t partition,
+                             int64_t *offset);
+
+/*
+ * The partition's end (high watermark: the offset after the last committed
+ * record) as of the latest FETCH answer; -1 before the first answer.
+ * position == high watermark means the consumer has read everything
+ * committed so far.
+ */
+int raftmq_consumer_high_watermark(const raftmq_consumer *c, const char *topic,
+                                   int32_t partition, int64_t *offset);
+
+const char *raftmq_consumer_last_error(const raftmq_consumer *c);
+
+/* Frees the consumer (no request is waited for). NULL is fine. */
+void raftmq_consumer_close(raftmq_consumer *c);
+
+/* ---- partitioner -------------------------------------------------------------- */
+
+/* FNV-1a-32 of the key bytes: the partition of a keyed record is this mod the partition count. */
+uint32_t raftmq_key_hash(const void *key, size_t key_len);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
