@@ -6,7 +6,9 @@
 #   make deps       installs missing Debian packages (root), or prints the command
 #   make fuzz       builds the libFuzzer targets (clang)            -> build/fuzz
 #   make fuzz-run   runs each fuzz target for FUZZ_SECONDS (default 60)
-#   make bench      builds and runs the benchmarks (codec, Raft core and elections, storage)
+#   make bench      the standard client benchmarks: raftmq-bench against a 3-broker cluster
+#                   (bench/standard.sh; BENCH_ARGS="--quick" or "--runs 3"; docs/benchmarks.md)
+#   make bench-micro  builds and runs the micro benchmarks (codec, Raft core and elections, storage)
 #   make bench-cluster  a 3-broker cluster's throughput, latency, failover, idle cost
 #                   (BENCH_ARGS=--quick for a smoke run; docs/benchmarks.md)
 #   make run        runs what exists of the broker (see README)
@@ -140,7 +142,7 @@ cluster-test: $(BIN)/raftmq-testclient $(TST)/bin/raftmq-broker
 # ---- entry points -----------------------------------------------------------
 
 .PHONY: all build deps deps-check test test-build test-run fuzz fuzz-run fuzz-smoke \
-        bench run install clean raft-purity sim
+        bench bench-micro run install clean raft-purity sim
 
 all: deps-check
 	@$(MAKE) --no-print-directory build
@@ -226,11 +228,17 @@ fuzz-smoke: $(FUZZERS)
 fuzz-run: $(FUZZERS)
 	$(foreach t,$(FUZZ_TARGETS),$(call run_fuzzer,$(t),$(FUZZ_SECONDS)))
 
-bench: all
+bench-micro: all
 	$(BIN)/raftmq-codec-bench
 	$(BIN)/raftmq-raft-bench
 	$(BIN)/raftmq-sim --election-trials 1000
 	$(BIN)/raftmq-storage-bench
+
+# The standard client benchmarks (bench/standard.sh, docs/benchmarks.md): raftmq-bench
+# against 3 release brokers (fsync=always) on free 127.0.0.1 ports, stopped by PID
+# at the end. BENCH_ARGS="--quick" for a smoke run, "--runs 3" for medians.
+bench: build $(BIN)/raftmq-bench
+	BUILD=$(BUILD) bench/standard.sh $(BENCH_ARGS)
 
 # The replicated broker's figures (docs/benchmarks.md): 3 release brokers on
 # free 127.0.0.1 ports, stopped by PID at the end. About 10 minutes; --quick: 1.
@@ -377,6 +385,27 @@ $(BIN)/raftmq-badinput: $(REL)/obj/tests/cluster/badinput.o $(WIRE_LIB)
 	$(call quiet,LD,$@)
 	$(Q)$(CC) $(RELEASE_CFLAGS) $^ $(PKG_LIBS) -o $@
 # ---- end raftmq-badinput ------------------------------------------------------
+
+# ---- raftmq-bench (bench/raftmq_bench.c; bench/standard.sh is `make bench`) ----
+# The client library's benchmark tool: produce, consume and end-to-end runs
+# against a cluster, latency in bench/histogram.c (unit-tested, so the test
+# runner links the sanitized histogram too). Release build only; installed.
+# It needs the producer and consumer of libraftmq: until both sources exist
+# the program is left out of `make build` (the library would not link it).
+ifneq ($(wildcard producers/producer.c),)
+ifneq ($(wildcard consumers/consumer.c),)
+build: $(BIN)/raftmq-bench
+INSTALL_PROGRAMS += $(BIN)/raftmq-bench
+endif
+endif
+
+$(BIN)/raftmq-bench: $(REL)/obj/bench/raftmq_bench.o $(REL)/obj/bench/histogram.o $(CLIENT_LIB)
+	@mkdir -p $(@D)
+	$(call quiet,LD,$@)
+	$(Q)$(CC) $(RELEASE_CFLAGS) $^ $(PKG_LIBS) -lpthread -lm -o $@
+
+$(UNIT_TESTS): $(TST)/obj/bench/histogram.o
+# ---- end raftmq-bench -----------------------------------------------------------
 
 # ---- command-line tools: raftmq-admin, raftmq-produce, raftmq-consume ----------
 # (docs/tools.md; tests/cluster/test_tools.sh). They link libraftmq (which
