@@ -711,8 +711,11 @@ static void print_summary(const struct bench_opts *o, const struct bench_shared 
         if (s->foreign > 0)
             printf("records from elsewhere (no stamp, not counted): %" PRIu64 "\n", s->foreign);
     }
-    printf("errors: %" PRIu64 "%s%s\n", s->errors, sh->first_error[0] != '\0' ? "; first: " : "",
-           sh->first_error);
+    printf("errors: %" PRIu64 "\n", s->errors);
+    if (sh->first_error[0] != '\0')
+        printf("first problem: %s\n", sh->first_error);
+    if (!s->complete)
+        printf("incomplete: not every record asked for was done\n");
 }
 
 /* One progress line on stderr. */
