@@ -406,6 +406,25 @@ tools-test: $(TOOLS_TEST)
 .PHONY: tools-test
 # ---- end command-line tools ----------------------------------------------------
 
+# ---- libraftmq producer check (tests/cluster/test_library_producer.sh) ---------
+# raftmq-producer-check drives the producer of libraftmq against real brokers
+# and reads the log back at wire level. A test tool: the release build comes
+# with `make build`, the sanitizer build with `make test-build` (the cluster
+# test prefers it). The unit tests (tests/unit/test_producer.c) link the
+# producer too.
+PRODUCER_CHECK := $(BIN)/raftmq-producer-check
+PRODUCER_CHECK_TEST := $(TST)/bin/raftmq-producer-check
+build: $(PRODUCER_CHECK)
+test-build: $(PRODUCER_CHECK_TEST)
+
+$(PRODUCER_CHECK): $(REL)/obj/tests/cluster/producer_check.o $(CLIENT_LIB)
+	$(call link_tool,$(RELEASE_CFLAGS))
+$(PRODUCER_CHECK_TEST): $(TST)/obj/tests/cluster/producer_check.o $(CLIENT_LIB_TEST)
+	$(call link_tool,$(TEST_CFLAGS))
+
+$(UNIT_TESTS): $(TST)/obj/producers/producer.o
+# ---- end libraftmq producer check ------------------------------------------------
+
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_SRC) $(wildcard wire/*.h raft/*.h broker/*.h)
 	@mkdir -p $(@D)
 	$(call quiet,FUZZ,$@)
