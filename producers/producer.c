@@ -793,15 +793,22 @@ static void partition_send(raftmq_producer *p, struct ppart *pp, int64_t now)
             return;
         case WIRE_ERR_TIMEOUT: /* no connection to the leader: not sent */
             wire_client_forget_leader(p->client, pp->topic->name, pp->id);
-            /* fall through */
-        case WIRE_ERR_LEADER_NOT_AVAILABLE:
-        case WIRE_ERR_UNKNOWN_TOPIC:
-        case WIRE_ERR_UNKNOWN_PARTITION:
             want_refresh(p, pp->topic);
             batch_retry(p, b, false, why);
             if (b->state == BATCH_WAITING)
                 return;
             continue;
+        case WIRE_ERR_LEADER_NOT_AVAILABLE:
+        case WIRE_ERR_UNKNOWN_TOPIC:
+        case WIRE_ERR_UNKNOWN_PARTITION:
+            /* The cache cannot route it: try again right after the next refresh
+             * (a refresh, not the broker, is what is being waited for). */
+            want_refresh(p, pp->topic);
+            msgf(b->message, sizeof(b->message), "%s", why);
+            b->retry_at_ms = p->last_refresh_ms + PRODUCER_REFRESH_INTERVAL_MS;
+            if (b->retry_at_ms < now + 1)
+                b->retry_at_ms = now + 1;
+            return;
         default:
             batch_done(p, b, rc, -1, why);
             continue;
@@ -854,7 +861,9 @@ static void on_reply(raftmq_producer *p, struct wire_client_reply *reply)
     char why[PRODUCER_MESSAGE_BYTES];
 
     int status = reply->status;
+    bool dropped = false;
     if (status == WIRE_OK && p->drop_responses > 0) {
+        dropped = true;
         p->drop_responses--;
         status = WIRE_ERR_TIMEOUT;
         msgf(why, sizeof(why), "%s/%" PRIu32 ": answer from %s dropped by the test hook; outcome unknown",
@@ -866,7 +875,8 @@ static void on_reply(raftmq_producer *p, struct wire_client_reply *reply)
     if (status != WIRE_OK) {
         /* No answer, a lost connection or an answer that does not decode: outcome unknown. */
         b->outcome_unknown = true;
-        if (status == WIRE_ERR_TIMEOUT) {
+        /* The leader may be gone: ask again (a dropped answer says nothing about the leader). */
+        if (status == WIRE_ERR_TIMEOUT && !dropped) {
             wire_client_forget_leader(p->client, t->name, pp->id);
             want_refresh(p, t);
         }
@@ -1404,6 +1414,12 @@ int raftmq_producer_send(raftmq_producer *p, const struct raftmq_message *msg)
                 return set_error(p, RAFTMQ_ERR_UNKNOWN, "out of memory");
         }
         rc = partition_add(p, pp, &rec);
+        if (rc == WIRE_ERR_BUFFER_FULL) {
+            /* The next sticky partition's batch is full too: seal it as well (no-op for the
+             * partition sealed above, whose batch is empty now). */
+            seal(p, pp);
+            rc = partition_add(p, pp, &rec);
+        }
     }
     if (rc != WIRE_OK)
         return send_error(p, rc, t->name);
@@ -1500,6 +1516,11 @@ void raftmq_producer_test_drop_responses(raftmq_producer *p, uint32_t count)
 {
     if (p != NULL)
         p->drop_responses += count;
+}
+
+uint32_t raftmq_producer_test_drops_pending(const raftmq_producer *p)
+{
+    return p != NULL ? p->drop_responses : 0;
 }
 
 int raftmq_producer_test_add_topic(raftmq_producer *p, const char *topic, uint32_t partitions)

@@ -43,6 +43,8 @@ int64_t raftmq_producer_test_producer_id(const raftmq_producer *p);
  * unknown (the broker did commit them). Adds to a count already pending.
  */
 void raftmq_producer_test_drop_responses(raftmq_producer *p, uint32_t count);
+/* Responses still to be dropped. */
+uint32_t raftmq_producer_test_drops_pending(const raftmq_producer *p);
 
 /*
  * Test hook: makes the producer believe `topic` exists with `partitions`
