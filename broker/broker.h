@@ -9,6 +9,7 @@
 #include <zmq.h>
 
 #include "broker/config.h"
+#include "broker/pstate.h"
 #include "broker/metadata.h"
 #include "broker/storage/log.h"
 #include "broker/storage/syncer.h"
@@ -131,6 +132,11 @@ struct group {
     struct group *next_dirty;
 
     uint64_t next_offset;     /* offset after the last entry in the Raft log */
+    /* Idempotent producers of this partition, as of the log up to
+     * producers_applied (pstate.h): a leader adds its proposals at once,
+     * every replica the entries it appends. */
+    struct pstate_table producers;
+    raft_index_t producers_applied;
     uint64_t high_watermark;  /* offset after the last committed record */
     raft_index_t stored_last; /* last index appended to storage */
     raft_index_t reported_durable; /* last raft_persisted index */
@@ -263,10 +269,14 @@ void group_housekeeping(struct group *g, uint64_t now_ms);
 /* Asks the storage syncer to save the group's hard state (asynchronous). */
 void group_request_hardstate(struct group *g);
 bool group_is_leader(const struct group *g);
-/* Adds a waiter for a just-proposed range; false when the queue is full. */
+/*
+ * Adds a waiter for entries first..last, whose last entry has `term` (the
+ * answer is NOT_LEADER if another entry commits at that index); false when
+ * the queue is full.
+ */
 bool group_add_commit_wait(struct group *g, const struct client_ref *c, raft_index_t first,
-                           raft_index_t last, uint64_t base_offset, uint64_t last_offset,
-                           uint64_t deadline_ms);
+                           raft_index_t last, raft_term_t term, uint64_t base_offset,
+                           uint64_t last_offset, uint64_t deadline_ms);
 
 /* Follower `to` needs entries up to `target` from storage (RAFT_MSG_SNAPSHOT). */
 void group_start_catchup(struct group *g, raft_id_t to, raft_index_t target);
@@ -311,6 +321,7 @@ int partition_entry_offsets(const struct group *g, uint8_t type, const void *pay
                             uint64_t *base_offset, uint32_t *count);
 
 /* ---- control.c ----------------------------------------------------------- */
+void control_init_producer_id(struct broker *b, const struct client_ref *c);
 void control_create_topic(struct broker *b, const struct client_ref *c,
                           const struct wire_create_topic_req *req);
 void control_delete_topic(struct broker *b, const struct client_ref *c,

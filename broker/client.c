@@ -110,6 +110,9 @@ static void dispatch(struct broker *b, const struct client_ref *c, const struct 
     case WIRE_LIST_OFFSETS:
         partition_list_offsets(b, c, &f->body.list_offsets_req);
         break;
+    case WIRE_INIT_PRODUCER_ID:
+        control_init_producer_id(b, c);
+        break;
     case WIRE_CLUSTER_STATUS:
         control_cluster_status(b, c);
         break;

@@ -221,7 +221,7 @@ static void propose_op(struct broker *b, const struct client_ref *c, const uint8
                                  raft_strerror(rc));
         return;
     }
-    if (!group_add_commit_wait(m, c, index, index, 0, 0, b->now_ms + b->cfg.request_timeout_ms))
+    if (!group_add_commit_wait(m, c, index, index, m->term, 0, 0, b->now_ms + b->cfg.request_timeout_ms))
         client_respond_error(b, c, WIRE_ERR_TIMEOUT, "too many requests waiting; the outcome is unknown");
     broker_mark_dirty(m);
 }
@@ -241,6 +241,19 @@ static bool controller_check(struct broker *b, const struct client_ref *c)
         return false;
     }
     return true;
+}
+
+/* INIT_PRODUCER_ID: the id is the Raft index of an allocation op, answered once it commits. */
+void control_init_producer_id(struct broker *b, const struct client_ref *c)
+{
+    if (!controller_check(b, c))
+        return;
+    uint8_t op[MD_ALLOC_PRODUCER_OP_BYTES];
+    size_t len = 0;
+    if (md_encode_alloc_producer(op, sizeof op, &len) != WIRE_OK)
+        client_respond_error(b, c, WIRE_ERR_UNKNOWN, "cannot encode the allocation op");
+    else
+        propose_op(b, c, op, len);
 }
 
 void control_create_topic(struct broker *b, const struct client_ref *c,

@@ -60,6 +60,91 @@ static int stored_offset_end(struct group *g, raft_index_t index, uint64_t *end)
     return 0;
 }
 
+/* Stored bytes read backwards at open (or after a truncation) to rebuild the
+ * producer table: a producer whose last batch is older than that is
+ * forgotten (docs/protocol.md, "Idempotent producers"). */
+#define GROUP_PRODUCER_SCAN_BYTES (64u * WIRE_MIB)
+#define GROUP_PRODUCER_SCAN_WINDOW 512u
+
+struct scanned_batch {
+    int64_t producer_id;
+    int16_t epoch;
+    struct pstate_batch batch;
+};
+
+/*
+ * Rebuilds g->producers from the newest stored entries backwards, window by
+ * window (each window read forwards, then applied newest first), until
+ * GROUP_PRODUCER_SCAN_BYTES were read or the log's start. A read error
+ * stops the scan with what was found (logged): deduplication then knows
+ * fewer producers, which never stores anything wrongly.
+ */
+static void rebuild_producers(struct group *g)
+{
+    struct broker *b = g->b;
+    pstate_clear(&g->producers);
+    g->producers_applied = storage_log_last_index(g->log);
+    if (g->is_meta)
+        return;
+    struct scanned_batch *found = malloc(GROUP_PRODUCER_SCAN_WINDOW * sizeof(*found));
+    if (found == NULL)
+        return;
+    raft_index_t first = storage_log_first_index(g->log);
+    raft_index_t hi = storage_log_last_index(g->log);
+    uint64_t scanned = 0;
+    while (hi >= first && hi != 0 && scanned < GROUP_PRODUCER_SCAN_BYTES) {
+        raft_index_t lo = hi - first >= GROUP_PRODUCER_SCAN_WINDOW - 1 ? hi - (GROUP_PRODUCER_SCAN_WINDOW - 1)
+                                                                    : first;
+        uint32_t n = 0;
+        for (raft_index_t next = lo; next <= hi;) {
+            struct storage_read rd = {.buf = b->read_buf, .buf_cap = b->read_cap,
+                                      .entries = b->read_entries, .entries_cap = b->read_entries_cap};
+            int rc = storage_log_read_index(g->log, next, hi, b->read_cap, &rd);
+            if (rc != 0 || rd.count == 0) {
+                blog(BLOG_WARN, g->name, "producer table rebuilt partially: reading entry %" PRIu64
+                     ": %s", next, storage_log_errmsg(g->log));
+                hi = first - 1;
+                break;
+            }
+            for (size_t i = 0; i < rd.count; i++) {
+                const struct storage_entry *e = &rd.entries[i];
+                struct wire_batch_header h;
+                if (e->offset_count == 0 ||
+                    wire_batch_parse_header(e->payload, e->payload_len, &h, NULL) != WIRE_OK ||
+                    h.producer_id <= 0 || n >= GROUP_PRODUCER_SCAN_WINDOW)
+                    continue;
+                found[n++] = (struct scanned_batch){
+                    h.producer_id, h.producer_epoch,
+                    {h.base_sequence, h.record_count, e->first_offset, e->index, e->term}};
+            }
+            scanned += rd.bytes;
+            next = rd.entries[rd.count - 1].index + 1;
+        }
+        while (n > 0) {
+            n--;
+            pstate_apply_older(&g->producers, found[n].producer_id, found[n].epoch, &found[n].batch);
+        }
+        if (lo <= first)
+            break;
+        hi = lo - 1;
+    }
+    free(found);
+}
+
+/* A batch appended on this replica (a follower's, or a leader's from an earlier term). */
+static void record_producer_batch(struct group *g, const struct raft_entry *e, uint64_t base_offset)
+{
+    if (g->is_meta || e->type != RAFT_ENTRY_DATA || e->index <= g->producers_applied)
+        return;
+    g->producers_applied = e->index;
+    struct wire_batch_header h;
+    if (wire_batch_parse_header(e->data, e->len, &h, NULL) != WIRE_OK || h.producer_id <= 0)
+        return;
+    struct pstate_batch pb = {h.base_sequence, h.record_count, base_offset, e->index, e->term};
+    if (!pstate_apply(&g->producers, h.producer_id, h.producer_epoch, &pb))
+        blog(BLOG_WARN, g->name, "out of memory: producer %" PRId64 " forgotten", h.producer_id);
+}
+
 /* Reads entries (from, last] of storage into one buffer for raft_create. */
 static int load_entries(struct group *g, raft_index_t after, struct raft_entry **out_entries,
                         uint32_t *out_n, uint8_t **out_buf)
@@ -244,6 +329,7 @@ int group_open(struct broker *b, uint64_t id, const char *name, const char *dir,
     g->stored_last = last;
     g->reported_durable = last;
     g->next_offset = storage_log_next_offset(g->log);
+    rebuild_producers(g);
     if (snap >= first) {
         if (stored_offset_end(g, snap, &g->high_watermark) != 0) {
             blog(BLOG_ERROR, g->name, "cannot read entry %" PRIu64 " in %s", snap, dir);
@@ -315,9 +401,25 @@ static void fail_group(struct group *g, int rc, const char *what)
 
 /* ---- waiters ------------------------------------------------------------- */
 
+/* Inserts a waiter keeping the list in index order (a duplicate's wait may be for an earlier entry). */
+static void insert_wait(struct group *g, struct commit_wait *w)
+{
+    struct commit_wait **pp = &g->waits_head;
+    if (g->waits_tail != NULL && g->waits_tail->last_index <= w->last_index)
+        pp = &g->waits_tail->next;
+    else
+        while (*pp != NULL && (*pp)->last_index <= w->last_index)
+            pp = &(*pp)->next;
+    w->next = *pp;
+    *pp = w;
+    if (w->next == NULL)
+        g->waits_tail = w;
+    g->waits_count++;
+}
+
 bool group_add_commit_wait(struct group *g, const struct client_ref *c, raft_index_t first,
-                           raft_index_t last, uint64_t base_offset, uint64_t last_offset,
-                           uint64_t deadline_ms)
+                           raft_index_t last, raft_term_t term, uint64_t base_offset,
+                           uint64_t last_offset, uint64_t deadline_ms)
 {
     if (g->waits_count >= BROKER_PRODUCE_WAITERS_MAX)
         return false;
@@ -327,16 +429,11 @@ bool group_add_commit_wait(struct group *g, const struct client_ref *c, raft_ind
     w->client = *c;
     w->first_index = first;
     w->last_index = last;
-    w->term = g->term;
+    w->term = term;
     w->base_offset = base_offset;
     w->last_offset = last_offset;
     w->deadline_ms = deadline_ms;
-    if (g->waits_tail != NULL)
-        g->waits_tail->next = w;
-    else
-        g->waits_head = w;
-    g->waits_tail = w;
-    g->waits_count++;
+    insert_wait(g, w);
     return true;
 }
 
@@ -356,6 +453,9 @@ static void respond_commit(struct group *g, struct commit_wait *w, int err, cons
     if (w->client.type == WIRE_PRODUCE) {
         resp.body.produce_resp.base_offset = w->base_offset;
         resp.body.produce_resp.last_offset = w->last_offset;
+    } else if (w->client.type == WIRE_INIT_PRODUCER_ID) {
+        resp.body.init_producer_id_resp.producer_id = (int64_t)w->last_index;
+        resp.body.init_producer_id_resp.producer_epoch = 0;
     }
     client_respond(b, &w->client, &resp);
 }
@@ -496,6 +596,8 @@ static int append_entries(struct group *g, const struct raft_entry *entries, uin
             se[i] = (struct storage_entry){.index = e->index, .term = e->term, .type = e->type,
                                            .first_offset = cursor, .offset_count = count,
                                            .payload = e->data, .payload_len = e->len};
+            if (count != 0)
+                record_producer_batch(g, e, cursor);
             cursor += count;
         }
         int rc = storage_log_append(g->log, se, k);
@@ -639,6 +741,9 @@ void group_process(struct group *g)
             }
             g->stored_last = storage_log_last_index(g->log);
             g->next_offset = storage_log_next_offset(g->log);
+            /* The cut entries' batches leave the producer table too. */
+            if (u.truncate_from <= g->producers_applied)
+                rebuild_producers(g);
             if (g->reported_durable > g->stored_last)
                 g->reported_durable = g->stored_last;
             appended = true;
@@ -973,6 +1078,7 @@ void group_close(struct group *g, bool save_state)
         g->parked_head = p->next;
         free(p);
     }
+    pstate_free(&g->producers);
     int rc = g->log != NULL ? storage_log_close(g->log) : 0;
     if (g->raft != NULL)
         raft_destroy(g->raft);

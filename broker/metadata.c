@@ -277,6 +277,17 @@ int md_encode_delete(const struct md_state *s, const void *name, size_t name_len
     return ok(why, why_cap);
 }
 
+int md_encode_alloc_producer(uint8_t *out, size_t cap, size_t *len)
+{
+    struct wire_writer w;
+    wire_writer_init(&w, out, cap);
+    wire_write_array(&w, MD_HEADER_FIELDS);
+    wire_write_uint(&w, MD_OP_FORMAT_VERSION);
+    wire_write_uint(&w, MD_OP_ALLOC_PRODUCER);
+    *len = w.err == WIRE_OK ? w.len : 0;
+    return w.err == WIRE_OK ? WIRE_OK : WIRE_ERR_BUFFER_FULL;
+}
+
 /* ---- decoding and apply ----------------------------------------------------- */
 
 /* An op decoded but not yet applied. A create's topic is owned here until it is inserted. */
@@ -432,6 +443,8 @@ static int decode_op(struct wire_reader *r, struct md_op *op)
         known = MD_CREATE_FIELDS;
     else if (kind == MD_OP_DELETE_TOPIC)
         known = MD_DELETE_FIELDS;
+    else if (kind == MD_OP_ALLOC_PRODUCER)
+        known = MD_HEADER_FIELDS;
     else
         return wire_reader_fail(r, WIRE_ERR_UNKNOWN_TYPE);
     r->field = "op";
@@ -439,7 +452,10 @@ static int decode_op(struct wire_reader *r, struct md_op *op)
         return wire_reader_fail(r, WIRE_ERR_TRUNCATED);
 
     op->kind = (int)kind;
-    err = kind == MD_OP_CREATE_TOPIC ? decode_create(r, op) : decode_delete(r, op);
+    if (kind == MD_OP_CREATE_TOPIC)
+        err = decode_create(r, op);
+    else if (kind == MD_OP_DELETE_TOPIC)
+        err = decode_delete(r, op);
     if (err != WIRE_OK)
         return err;
     r->field = "extra element";
@@ -562,8 +578,9 @@ int md_apply(struct md_state *s, uint64_t index, const void *payload, size_t len
     res->kind = op.kind;
     if (op.kind == MD_OP_CREATE_TOPIC)
         err = apply_create(s, index, op.topic, res);
-    else
+    else if (op.kind == MD_OP_DELETE_TOPIC)
         err = apply_delete(s, &op, res);
+    /* MD_OP_ALLOC_PRODUCER changes no state: its index is the id. */
     if (err != WIRE_OK) {
         res->kind = 0;
         return err;

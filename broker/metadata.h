@@ -140,7 +140,15 @@ size_t md_op_bytes_max(uint32_t partitions, uint32_t replication_factor);
 /* A capacity that always suffices for a delete op. */
 #define MD_DELETE_OP_BYTES_MAX ((size_t)(1 + 5 + 5 + 2 + WIRE_TOPIC_NAME_BYTES_MAX + 9))
 
-enum md_op_kind { MD_OP_CREATE_TOPIC = 1, MD_OP_DELETE_TOPIC = 2 };
+/*
+ * Leader side: encodes a producer id allocation (INIT_PRODUCER_ID). The op
+ * carries nothing: the id is the Raft index it commits at, unique forever
+ * like a topic id. BUFFER_FULL if cap is below MD_ALLOC_PRODUCER_OP_BYTES.
+ */
+int md_encode_alloc_producer(uint8_t *out, size_t cap, size_t *len);
+#define MD_ALLOC_PRODUCER_OP_BYTES ((size_t)3)
+
+enum md_op_kind { MD_OP_CREATE_TOPIC = 1, MD_OP_DELETE_TOPIC = 2, MD_OP_ALLOC_PRODUCER = 3 };
 
 struct md_apply_result {
     int kind;  /* enum md_op_kind; 0 when md_apply returned an error */

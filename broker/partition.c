@@ -49,6 +49,105 @@ static struct group *leader_group(struct broker *b, const struct client_ref *c, 
 
 /* ---- PRODUCE ---------------------------------------------------------------- */
 
+/* What the sequence check decided for a request (docs/protocol.md, "Idempotent producers"). */
+struct produce_plan {
+    uint32_t n_duplicates;           /* leading batches already in the log */
+    struct pstate_batch first_dup;   /* the originals of the first and last of them */
+    struct pstate_batch last_dup;
+};
+
+/*
+ * Checks the producer fields of a request's batches against the partition's
+ * producer table. Every batch of one request comes from one producer (or
+ * none: producer_id -1). Duplicates of kept batches may only lead the
+ * request, in log order; the rest must continue the sequence. Returns
+ * WIRE_OK with the plan, or an error with a sentence in msg.
+ */
+static int check_sequences(const struct group *g, const struct wire_batch_header *h, uint32_t n,
+                           struct produce_plan *plan, char *msg, size_t msg_cap)
+{
+    memset(plan, 0, sizeof(*plan));
+    int64_t pid = h[0].producer_id;
+    int16_t epoch = h[0].producer_epoch;
+    for (uint32_t i = 0; i < n; i++) {
+        if (h[i].producer_id != pid || h[i].producer_epoch != epoch) {
+            snprintf(msg, msg_cap, "batch %u has producer %" PRId64 " epoch %d, batch 0 producer %"
+                     PRId64 " epoch %d: one PRODUCE carries one producer's batches", i,
+                     h[i].producer_id, h[i].producer_epoch, pid, epoch);
+            return WIRE_ERR_INVALID_REQUEST;
+        }
+        if (pid > 0 && (h[i].base_sequence < 0 || epoch < 0)) {
+            snprintf(msg, msg_cap, "batch %u: an idempotent batch needs base_sequence >= 0 and "
+                     "producer_epoch >= 0", i);
+            return WIRE_ERR_INVALID_REQUEST;
+        }
+    }
+    if (pid == -1)
+        return WIRE_OK;
+    if (pid <= 0) {
+        snprintf(msg, msg_cap, "producer_id %" PRId64 ": must be -1 (none) or an id from "
+                 "INIT_PRODUCER_ID", pid);
+        return WIRE_ERR_INVALID_REQUEST;
+    }
+    const struct pstate_producer *p = pstate_find(&g->producers, pid);
+    int32_t expected = -1; /* from the table until a batch of this request is to be appended */
+    for (uint32_t i = 0; i < n; i++) {
+        struct pstate_batch dup;
+        int32_t seq = h[i].base_sequence;
+        switch (pstate_check(p, epoch, seq, h[i].record_count, expected, &dup)) {
+        case PSTATE_APPEND:
+            expected = pstate_next_sequence(seq, h[i].record_count);
+            break;
+        case PSTATE_DUPLICATE:
+            if (expected >= 0 || (plan->n_duplicates > 0 && dup.index <= plan->last_dup.index)) {
+                snprintf(msg, msg_cap, "batch %u (sequence %d) repeats an appended batch out of "
+                         "order within the request", i, seq);
+                return WIRE_ERR_DUPLICATE_SEQUENCE;
+            }
+            if (plan->n_duplicates++ == 0)
+                plan->first_dup = dup;
+            plan->last_dup = dup;
+            break;
+        case PSTATE_DUPLICATE_OLD:
+            snprintf(msg, msg_cap, "batch %u: producer %" PRId64 " sequence %d was appended "
+                     "before (next expected %d) and is no longer remembered", i, pid, seq,
+                     expected >= 0 ? expected : pstate_expected(p));
+            return WIRE_ERR_DUPLICATE_SEQUENCE;
+        case PSTATE_OUT_OF_ORDER:
+            snprintf(msg, msg_cap, "batch %u: producer %" PRId64 " sequence %d, expected %d: an "
+                     "earlier batch is missing; resend from it", i, pid, seq,
+                     expected >= 0 ? expected : pstate_expected(p));
+            return WIRE_ERR_OUT_OF_ORDER_SEQUENCE;
+        case PSTATE_UNKNOWN_PRODUCER:
+            snprintf(msg, msg_cap, "producer %" PRId64 " epoch %d is not known on this partition "
+                     "(a new producer starts at sequence 0, not %d); get a new id", pid, epoch, seq);
+            return WIRE_ERR_UNKNOWN_PRODUCER;
+        }
+    }
+    return WIRE_OK;
+}
+
+/* A request made only of already appended batches: their offsets, once committed. */
+static void answer_duplicates(struct group *g, const struct client_ref *c, const struct produce_plan *plan,
+                              uint64_t deadline_ms)
+{
+    struct broker *b = g->b;
+    uint64_t base = plan->first_dup.base_offset;
+    uint64_t last = plan->last_dup.base_offset + plan->last_dup.record_count - 1;
+    if (last < g->high_watermark) {
+        struct wire_frame req = {.type = c->type, .correlation_id = c->correlation_id};
+        struct wire_frame resp;
+        wire_frame_init_response(&resp, &req, WIRE_OK, NULL);
+        resp.body.produce_resp.base_offset = base;
+        resp.body.produce_resp.last_offset = last;
+        client_respond(b, c, &resp);
+        return;
+    }
+    if (!group_add_commit_wait(g, c, plan->first_dup.index, plan->last_dup.index, plan->last_dup.term,
+                               base, last, deadline_ms))
+        client_respond_error(b, c, WIRE_ERR_BACKPRESSURE, "too many produce requests waiting; retry later");
+}
+
 void partition_produce(struct broker *b, const struct client_ref *c, const struct wire_produce_req *req)
 {
     if (b->stopping) {
@@ -64,9 +163,9 @@ void partition_produce(struct broker *b, const struct client_ref *c, const struc
     }
     char msg[256];
     uint64_t total = 0;
-    /* Each batch's record count, from its validated header (the decoder
-     * bounds the count by WIRE_PRODUCE_BATCHES_MAX). */
-    uint32_t records[WIRE_PRODUCE_BATCHES_MAX];
+    /* Each batch's validated header (the decoder bounds the count by
+     * WIRE_PRODUCE_BATCHES_MAX). */
+    struct wire_batch_header hdrs[WIRE_PRODUCE_BATCHES_MAX];
     for (uint32_t i = 0; i < req->batches.count; i++) {
         const struct wire_bytes *batch = &req->batches.items[i];
         if (batch->len > b->cfg.batch_bytes_max) {
@@ -76,15 +175,25 @@ void partition_produce(struct broker *b, const struct client_ref *c, const struc
             return;
         }
         const char *why = NULL;
-        struct wire_batch_header h;
-        int rc = wire_batch_validate(batch->ptr, batch->len, &h, &why);
+        int rc = wire_batch_validate(batch->ptr, batch->len, &hdrs[i], &why);
         if (rc != WIRE_OK) {
             snprintf(msg, sizeof msg, "batch %u: %s", i, why != NULL ? why : wire_strerror(rc));
             client_respond_error(b, c, rc, msg);
             return;
         }
         total += batch->len;
-        records[i] = h.record_count;
+    }
+    struct produce_plan plan;
+    int rc = check_sequences(g, hdrs, req->batches.count, &plan, msg, sizeof msg);
+    if (rc != WIRE_OK) {
+        client_respond_error(b, c, rc, msg);
+        return;
+    }
+    uint32_t timeout = req->timeout_ms != 0 && req->timeout_ms < b->cfg.request_timeout_ms
+                           ? req->timeout_ms : b->cfg.request_timeout_ms;
+    if (plan.n_duplicates == req->batches.count) {
+        answer_duplicates(g, c, &plan, b->now_ms + timeout);
+        return;
     }
     if (g->waits_count >= BROKER_PRODUCE_WAITERS_MAX) {
         client_respond_error(b, c, WIRE_ERR_BACKPRESSURE, "too many produce requests waiting; retry later");
@@ -98,22 +207,22 @@ void partition_produce(struct broker *b, const struct client_ref *c, const struc
         client_respond_error(b, c, WIRE_ERR_BACKPRESSURE, msg);
         return;
     }
-    uint64_t base = g->next_offset;
+    uint64_t base = plan.n_duplicates > 0 ? plan.first_dup.base_offset : g->next_offset;
     raft_index_t first = 0, last = 0;
-    for (uint32_t i = 0; i < req->batches.count; i++) {
+    for (uint32_t i = plan.n_duplicates; i < req->batches.count; i++) {
         const struct wire_bytes *batch = &req->batches.items[i];
         /* The leader only stamps the base offset (the CRC does not cover
          * it): the records travel to disk and consumers as sent. The bytes
          * are the received ZeroMQ message's, which this loop owns. */
         wire_batch_stamp_base_offset((void *)batch->ptr, g->next_offset);
         raft_index_t index = 0;
-        int rc = raft_propose(g->raft, batch->ptr, batch->len, &index);
+        rc = raft_propose(g->raft, batch->ptr, batch->len, &index);
         if (rc != 0) {
             int err = rc == RAFT_EBUSY ? WIRE_ERR_BACKPRESSURE
                       : rc == RAFT_ETOOBIG ? WIRE_ERR_BATCH_TOO_LARGE
                       : rc == RAFT_ENOTLEADER || rc == RAFT_ETRANSFER ? WIRE_ERR_NOT_LEADER
                       : WIRE_ERR_UNKNOWN;
-            if (i == 0) {
+            if (first == 0) {
                 if (err == WIRE_ERR_NOT_LEADER)
                     client_respond_not_leader(b, c, (uint32_t)g->leader);
                 else
@@ -131,11 +240,15 @@ void partition_produce(struct broker *b, const struct client_ref *c, const struc
         if (first == 0)
             first = index;
         last = index;
-        g->next_offset += records[i];
+        if (hdrs[i].producer_id > 0) {
+            struct pstate_batch pb = {hdrs[i].base_sequence, hdrs[i].record_count, g->next_offset,
+                                      index, g->term};
+            pstate_apply(&g->producers, hdrs[i].producer_id, hdrs[i].producer_epoch, &pb);
+        }
+        g->producers_applied = index;
+        g->next_offset += hdrs[i].record_count;
     }
-    uint32_t timeout = req->timeout_ms != 0 && req->timeout_ms < b->cfg.request_timeout_ms
-                           ? req->timeout_ms : b->cfg.request_timeout_ms;
-    group_add_commit_wait(g, c, first, last, base, g->next_offset - 1, b->now_ms + timeout);
+    group_add_commit_wait(g, c, first, last, g->term, base, g->next_offset - 1, b->now_ms + timeout);
     broker_mark_dirty(g);
 }
 

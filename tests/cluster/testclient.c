@@ -151,6 +151,13 @@ static void usage(FILE *out)
         "      in ms, NODE: the broker asked). Runs until N acks (default: no limit),\n"
         "      --timeout, SIGTERM or SIGINT, then prints a summary; exit 0 if any ack\n"
         "\n"
+        "  idem-first -b B -t TOPIC -p P --acks FILE\n"
+        "      idempotent producer checks: resends get the original offsets, a sequence gap\n"
+        "      gets OUT_OF_ORDER_SEQUENCE, an unknown producer UNKNOWN_PRODUCER; FILE gets the\n"
+        "      producer id and offsets\n"
+        "  idem-resend -b B -t TOPIC -p P --acks FILE\n"
+        "      (after a failover) the same batches again: original offsets, each record once\n"
+        "\n"
         "other options:\n"
         "  --timeout SECONDS          overall bound (default 60)\n"
         "  --request-timeout MS       per request (default 5000)\n"
@@ -1457,6 +1464,170 @@ enum {
     OPT_HELP,
 };
 
+
+/* ---- idempotent producers at the wire level (test_idempotence.sh) ---------------- */
+
+#define IDEM_BATCHES 3u
+
+/* Batch k of the idempotence check: records 3k..3k+2 of producer pid, sequence 3k, fixed bytes. */
+static struct wire_bytes idem_batch(uint8_t *buf, size_t cap, int64_t pid, uint32_t k)
+{
+    struct wire_batch_builder bld;
+    wire_batch_builder_init(&bld, buf, cap, WIRE_CODEC_NONE);
+    wire_batch_builder_set_producer(&bld, pid, 0, (int32_t)(3 * k));
+    char value[32];
+    for (uint32_t i = 0; i < 3; i++) {
+        int n = snprintf(value, sizeof value, "idem-%u", 3 * k + i);
+        struct wire_record rec = {.timestamp = 1767225600000LL + 3 * k + i,
+                                  .value = {(const uint8_t *)value, (uint32_t)n}};
+        require(wire_batch_builder_add(&bld, &rec) == WIRE_OK, "building an idempotent batch");
+    }
+    struct wire_bytes out;
+    require(wire_batch_builder_finish(&bld, NULL, 0, &out) == WIRE_OK, "finishing a batch");
+    return out;
+}
+
+/* PRODUCE one batch to o->partition (routed, NOT_LEADER followed); returns the response error. */
+static uint32_t idem_send(struct wire_client *c, const struct options *o, struct wire_bytes batch,
+                          int64_t deadline, uint64_t *base, uint64_t *last)
+{
+    struct wire_frame req = {.type = WIRE_PRODUCE}, resp;
+    req.body.produce_req.topic = bytes_of(o->topic);
+    req.body.produce_req.partition = o->partition;
+    req.body.produce_req.timeout_ms = o->request_timeout_ms;
+    req.body.produce_req.batches = (struct wire_bytes_array){1, &batch};
+    int rc = wire_client_request(c, &req, ms_left(deadline), WIRE_CLIENT_RETRY_UNKNOWN, &resp);
+    if (rc != WIRE_OK)
+        die("PRODUCE: %s", wire_client_error(c));
+    *base = resp.body.produce_resp.base_offset;
+    *last = resp.body.produce_resp.last_offset;
+    return resp.error;
+}
+
+static int64_t idem_init_producer(struct wire_client *c, int64_t deadline)
+{
+    struct wire_frame req = {.type = WIRE_INIT_PRODUCER_ID}, resp;
+    if (wire_client_request(c, &req, ms_left(deadline), 0, &resp) != WIRE_OK)
+        die("INIT_PRODUCER_ID: %s", wire_client_error(c));
+    if (resp.error != WIRE_OK)
+        die("INIT_PRODUCER_ID answered %s", wire_err_name((int)resp.error));
+    return resp.body.init_producer_id_resp.producer_id;
+}
+
+static void idem_expect(uint32_t got, uint32_t want, const char *what)
+{
+    if (got != want)
+        die("%s: got %s, expected %s", what, wire_err_name((int)got), wire_err_name((int)want));
+}
+
+/*
+ * idem-first: gets two producer ids (distinct), sends batches 0..2 of the
+ * first, each twice (the second time must be answered with the same
+ * offsets), checks OUT_OF_ORDER_SEQUENCE and UNKNOWN_PRODUCER, and writes
+ * "pid base0 base1 base2" to --acks FILE.
+ */
+static int cmd_idem_first(const struct options *o, int64_t deadline)
+{
+    require(o->topic != NULL && o->have_partition && o->acks_path != NULL, "-t, -p and --acks");
+    struct wire_client *c = open_client(o, 4);
+    int64_t pid = idem_init_producer(c, deadline);
+    int64_t other = idem_init_producer(c, deadline);
+    if (pid < 1 || other == pid)
+        die("INIT_PRODUCER_ID gave ids %" PRId64 " and %" PRId64, pid, other);
+    static uint8_t buf[4096];
+    uint64_t base[IDEM_BATCHES], last, again_base, again_last;
+    for (uint32_t k = 0; k < IDEM_BATCHES; k++) {
+        struct wire_bytes b = idem_batch(buf, sizeof buf, pid, k);
+        idem_expect(idem_send(c, o, b, deadline, &base[k], &last), WIRE_OK, "first send");
+        if (last != base[k] + 2 || (k > 0 && base[k] != base[k - 1] + 3))
+            die("batch %u got offsets %" PRIu64 "..%" PRIu64, k, base[k], last);
+        idem_expect(idem_send(c, o, b, deadline, &again_base, &again_last), WIRE_OK, "resend");
+        if (again_base != base[k] || again_last != last)
+            die("resent batch %u got %" PRIu64 "..%" PRIu64 ", first %" PRIu64 "..%" PRIu64, k,
+                again_base, again_last, base[k], last);
+    }
+    /* Sequence 12 skips batch 3 (sequence 9). */
+    struct wire_bytes gap = idem_batch(buf, sizeof buf, pid, 4);
+    idem_expect(idem_send(c, o, gap, deadline, &again_base, &again_last),
+                WIRE_ERR_OUT_OF_ORDER_SEQUENCE, "a sequence gap");
+    struct wire_bytes stranger = idem_batch(buf, sizeof buf, other, 1);
+    idem_expect(idem_send(c, o, stranger, deadline, &again_base, &again_last),
+                WIRE_ERR_UNKNOWN_PRODUCER, "a producer's first batch at sequence 3");
+    FILE *f = fopen(o->acks_path, "w");
+    require(f != NULL, "opening --acks");
+    fprintf(f, "%" PRId64 " %" PRIu64 " %" PRIu64 " %" PRIu64 "\n", pid, base[0], base[1], base[2]);
+    fclose(f);
+    wire_client_close(c);
+    printf("idempotent producer %" PRId64 ": batches at %" PRIu64 ", %" PRIu64 ", %" PRIu64
+           ", resends deduplicated\n", pid, base[0], base[1], base[2]);
+    return EXIT_SUCCESS;
+}
+
+/*
+ * idem-resend (after the leader changed): sends the same three batches
+ * again; each must get its original offsets, and the partition must hold
+ * each of the 9 records exactly once.
+ */
+static int cmd_idem_resend(const struct options *o, int64_t deadline)
+{
+    require(o->topic != NULL && o->have_partition && o->acks_path != NULL, "-t, -p and --acks");
+    FILE *f = fopen(o->acks_path, "r");
+    require(f != NULL, "opening --acks");
+    int64_t pid;
+    uint64_t want[IDEM_BATCHES];
+    require(fscanf(f, "%" SCNd64 " %" SCNu64 " %" SCNu64 " %" SCNu64, &pid, &want[0], &want[1],
+                   &want[2]) == 4, "reading --acks");
+    fclose(f);
+    struct wire_client *c = open_client(o, 4);
+    static uint8_t buf[4096];
+    for (uint32_t k = 0; k < IDEM_BATCHES; k++) {
+        uint64_t base, last;
+        struct wire_bytes b = idem_batch(buf, sizeof buf, pid, k);
+        idem_expect(idem_send(c, o, b, deadline, &base, &last), WIRE_OK, "resend after failover");
+        if (base != want[k])
+            die("batch %u resent after failover got offset %" PRIu64 ", first %" PRIu64, k, base,
+                want[k]);
+    }
+    /* Read the partition: each idem-N value once. */
+    uint32_t seen[3 * IDEM_BATCHES] = {0};
+    uint64_t offset = 0, high = 1;
+    while (offset < high) {
+        struct wire_frame req = {.type = WIRE_FETCH}, resp;
+        req.body.fetch_req = (struct wire_fetch_req){.topic = bytes_of(o->topic),
+                                                     .partition = o->partition, .offset = offset,
+                                                     .max_bytes = WIRE_MIB};
+        if (wire_client_request(c, &req, ms_left(deadline), 0, &resp) != WIRE_OK || resp.error != WIRE_OK)
+            die("FETCH at %" PRIu64 ": %s", offset, wire_client_error(c));
+        high = resp.body.fetch_resp.high_watermark;
+        for (uint32_t i = 0; i < resp.body.fetch_resp.batches.count; i++) {
+            const struct wire_bytes *bb = &resp.body.fetch_resp.batches.items[i];
+            struct wire_batch_header h;
+            struct wire_record_iter it;
+            static uint8_t scratch[WIRE_BATCH_RECORDS_BYTES_MAX];
+            require(wire_batch_validate(bb->ptr, bb->len, &h, NULL) == WIRE_OK &&
+                    wire_record_iter_init(&it, &h, scratch, sizeof scratch, NULL) == WIRE_OK,
+                    "a fetched batch");
+            while (wire_record_iter_has_next(&it)) {
+                struct wire_record r;
+                require(wire_record_iter_next(&it, &r, NULL) == WIRE_OK, "a fetched record");
+                unsigned n;
+                if (r.offset >= offset && r.value.len > 5 && r.value.len < 16 &&
+                    sscanf((const char *)r.value.ptr, "idem-%u", &n) == 1 && n < 3 * IDEM_BATCHES)
+                    seen[n]++;
+                offset = r.offset + 1 > offset ? r.offset + 1 : offset;
+            }
+        }
+        if (resp.body.fetch_resp.batches.count == 0)
+            break;
+    }
+    for (uint32_t n = 0; n < 3 * IDEM_BATCHES; n++)
+        if (seen[n] != 1)
+            die("record idem-%u is in the log %u times", n, seen[n]);
+    wire_client_close(c);
+    printf("after failover: resends got their original offsets, every record once\n");
+    return EXIT_SUCCESS;
+}
+
 int main(int argc, char **argv)
 {
     struct options o = {0};
@@ -1568,7 +1739,8 @@ int main(int argc, char **argv)
         {"wait-ready", cmd_wait_ready}, {"create", cmd_create},   {"produce", cmd_produce},
         {"verify", cmd_verify},         {"bench", cmd_bench},     {"leader", cmd_leader},
         {"status", cmd_status},         {"wait-converged", cmd_wait_converged},
-        {"probe", cmd_probe},
+        {"probe", cmd_probe},           {"idem-first", cmd_idem_first},
+        {"idem-resend", cmd_idem_resend},
     };
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
         if (strcmp(o.command, commands[i].name) == 0)

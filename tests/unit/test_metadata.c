@@ -761,8 +761,14 @@ static int apply_hostile(struct md_state *s, uint64_t index, const void *bytes, 
         free(after);
     } else {
         ck_assert_uint_eq(s->applied_index, index);
-        ck_assert(res.kind == MD_OP_CREATE_TOPIC || res.kind == MD_OP_DELETE_TOPIC);
-        if (res.error != WIRE_OK) {
+        ck_assert(res.kind == MD_OP_CREATE_TOPIC || res.kind == MD_OP_DELETE_TOPIC ||
+                  res.kind == MD_OP_ALLOC_PRODUCER);
+        if (res.kind == MD_OP_ALLOC_PRODUCER) {
+            ck_assert_int_eq(res.error, WIRE_OK);
+            ck_assert_ptr_null(res.created);
+            ck_assert_ptr_null(res.removed);
+            ck_assert_uint_eq(md_topic_count(s), count);
+        } else if (res.error != WIRE_OK) {
             ck_assert(res.error == WIRE_ERR_TOPIC_EXISTS || res.error == WIRE_ERR_UNKNOWN_TOPIC);
             ck_assert_ptr_null(res.created);
             ck_assert_ptr_null(res.removed);
@@ -785,6 +791,24 @@ static int apply_hostile(struct md_state *s, uint64_t index, const void *bytes, 
     free(copy);
     return err;
 }
+
+/* A producer id allocation changes nothing but applied_index; its cuts are refused. */
+START_TEST(test_alloc_producer_op)
+{
+    struct md_state s;
+    populate(&s);
+    uint8_t op[MD_ALLOC_PRODUCER_OP_BYTES];
+    size_t len = 0;
+    ck_assert_int_eq(md_encode_alloc_producer(op, 2, &len), WIRE_ERR_BUFFER_FULL);
+    ck_assert_int_eq(md_encode_alloc_producer(op, sizeof op, &len), WIRE_OK);
+    ck_assert_uint_eq(len, MD_ALLOC_PRODUCER_OP_BYTES);
+    ck_assert_int_eq(apply_hostile(&s, 20, op, len), WIRE_OK);
+    ck_assert_uint_eq(s.applied_index, 20);
+    for (size_t cut = 0; cut < len; cut++)
+        ck_assert_int_ne(apply_hostile(&s, 21 + cut, op, cut), WIRE_OK);
+    md_free(&s);
+}
+END_TEST
 
 START_TEST(test_every_truncation_refused)
 {
@@ -932,7 +956,7 @@ START_TEST(test_crafted_create_ops)
     f.version = 0;
     ck_assert_err(apply_create_fields(&s, index++, &f, 8), WIRE_ERR_UNSUPPORTED_VERSION);
     f = good_create();
-    f.kind = 3;
+    f.kind = 4;
     ck_assert_err(apply_create_fields(&s, index++, &f, 8), WIRE_ERR_UNKNOWN_TYPE);
     f = good_create();
     f.kind = 0;
@@ -1267,6 +1291,7 @@ Suite *metadata_suite(void)
     TCase *hostile = tcase_create("hostile");
     tcase_set_timeout(hostile, 60);
     tcase_add_test(hostile, test_every_truncation_refused);
+    tcase_add_test(hostile, test_alloc_producer_op);
     tcase_add_test(hostile, test_random_byte_flips);
     tcase_add_test(hostile, test_crafted_create_ops);
     tcase_add_test(hostile, test_crafted_framing);
