@@ -773,6 +773,15 @@ static void partition_send(raftmq_producer *p, struct ppart *pp, int64_t now)
         }
         if (p->pid_reset || pp->in_flight >= p->in_flight_limit || b->retry_at_ms > now)
             return;
+        /*
+         * Not more than in_flight_limit batches past the earliest unfinished
+         * one: the broker remembers a producer's last 5 batches, so a batch
+         * whose outcome is unknown must still be among them when it is
+         * resent (else it would come back DUPLICATE_SEQUENCE, offsets lost).
+         */
+        const struct pbatch *first = first_unfinished(pp);
+        if (first != NULL && b->index >= first->index + p->in_flight_limit)
+            return;
         int rc = send_batch(p, b, now);
         if (rc == WIRE_OK) {
             if (b->sends > 0)
@@ -922,8 +931,8 @@ static void on_reply(raftmq_producer *p, struct wire_client_reply *reply)
         return;
     case WIRE_ERR_DUPLICATE_SEQUENCE:
         msgf(why, sizeof(why),
-                 "%s/%" PRIu32 ": DUPLICATE_SEQUENCE: an earlier attempt of this batch was "
-                 "committed; its offsets are unknown", t->name, pp->id);
+                 "%s/%" PRIu32 ": an earlier attempt of this batch was committed; its offsets "
+                 "are unknown (%s)", t->name, pp->id, answer);
         batch_done(p, b, RAFTMQ_ERR_DUPLICATE_SEQUENCE, -1, why);
         return;
     default:
