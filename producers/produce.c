@@ -235,7 +235,7 @@ static void serve(struct produce *pr, int wait_ms)
 /* Why a send failed: final for this line only (true) or for the whole run (false). */
 static bool error_is_per_record(int rc)
 {
-    return rc == RAFTMQ_ERR_RECORD_TOO_LARGE || rc == WIRE_ERR_LIMIT_EXCEEDED;
+    return rc == RAFTMQ_ERR_RECORD_TOO_LARGE || rc == RAFTMQ_ERR_LIMIT_EXCEEDED;
 }
 
 /*

@@ -53,6 +53,7 @@ const char *raftmq_version(void);
 #define RAFTMQ_OK 0
 /* Protocol error codes most often seen by applications (full list: docs/protocol.md). */
 #define RAFTMQ_ERR_UNKNOWN 1
+#define RAFTMQ_ERR_LIMIT_EXCEEDED 5 /* e.g. more than 64 headers */
 #define RAFTMQ_ERR_INVALID_REQUEST 20 /* also: a bad argument to a library call */
 #define RAFTMQ_ERR_NOT_LEADER 21
 #define RAFTMQ_ERR_LEADER_NOT_AVAILABLE 22

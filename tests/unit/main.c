@@ -26,6 +26,7 @@ static const struct {
     {"pstate", pstate_suite},
     {"client", client_suite},
     {"tool", tool_suite},
+    {"producer", producer_suite},
 };
 
 int main(int argc, char **argv)

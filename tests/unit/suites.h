@@ -19,5 +19,6 @@ Suite *metadata_suite(void);
 Suite *pstate_suite(void);
 Suite *client_suite(void);
 Suite *tool_suite(void);
+Suite *producer_suite(void);
 
 #endif
