@@ -1159,7 +1159,11 @@ static int64_t next_timer(const raftmq_producer *p, int64_t now)
             if (b != NULL && b->state == BATCH_WAITING) {
                 if (b->deadline_ms < t_next)
                     t_next = b->deadline_ms;
-                if (!p->pid_reset && pp->in_flight < p->in_flight_limit && b->retry_at_ms < t_next)
+                /* A batch held back by the in-flight bound or the window waits for an answer. */
+                const struct pbatch *first = first_unfinished(pp);
+                bool window_open = first == NULL || b->index < first->index + p->in_flight_limit;
+                if (!p->pid_reset && pp->in_flight < p->in_flight_limit && window_open &&
+                    b->retry_at_ms < t_next)
                     t_next = b->retry_at_ms;
             }
         }
