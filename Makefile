@@ -416,6 +416,7 @@ PRODUCER_CHECK := $(BIN)/raftmq-producer-check
 PRODUCER_CHECK_TEST := $(TST)/bin/raftmq-producer-check
 build: $(PRODUCER_CHECK)
 test-build: $(PRODUCER_CHECK_TEST)
+cluster-test: $(PRODUCER_CHECK_TEST)
 
 $(PRODUCER_CHECK): $(REL)/obj/tests/cluster/producer_check.o $(CLIENT_LIB)
 	$(call link_tool,$(RELEASE_CFLAGS))

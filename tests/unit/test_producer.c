@@ -8,13 +8,17 @@
  * delivery timeout reports them.
  */
 #include <check.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zmq.h>
 
 #include "producers/producer_internal.h"
 #include "suites.h"
+#include "wire/batch.h"
+#include "wire/frame.h"
 #include "wire/limits.h"
 #include "wire/raftmq.h"
 
@@ -417,6 +421,312 @@ START_TEST(delivery_timeout_fails_records_in_order)
 }
 END_TEST
 
+
+/* ---- a fake broker with a producer table ------------------------------------------------ */
+
+#define FAKE_LOG_MAX 4096u
+#define FAKE_KEPT 5u
+
+struct fake_batch {
+    int64_t pid;
+    int32_t seq;
+    uint32_t count;
+    uint64_t base_offset;
+};
+
+struct fake {
+    void *ctx;
+    void *router;
+    char endpoint[128];
+    pthread_t thread;
+    volatile int stop;
+    /* script: 1-based PRODUCE request numbers, 0 for never */
+    uint32_t unknown_producer_at;
+    uint32_t not_leader_at;
+    /* state */
+    int64_t next_pid;
+    int64_t known_pid; /* the one producer the table knows; -1 none */
+    int32_t expected;
+    struct fake_batch kept[FAKE_KEPT]; /* newest last */
+    uint32_t kept_count;
+    uint32_t log[FAKE_LOG_MAX]; /* record values, by offset */
+    uint32_t log_len;
+    /* counters */
+    uint32_t produce_requests, init_requests, duplicates_answered, unknown_answered, ooo_answered;
+};
+
+static struct wire_bytes bytes_of(const char *s)
+{
+    return (struct wire_bytes){(const uint8_t *)s, (uint32_t)strlen(s)};
+}
+
+static void fake_append(struct fake *f, const struct wire_batch_header *h, struct wire_frame *resp)
+{
+    static uint8_t scratch[WIRE_BATCH_RECORDS_BYTES_MAX];
+    struct wire_record_iter it;
+    const char *why;
+    uint64_t base = f->log_len;
+    ck_assert_int_eq(wire_record_iter_init(&it, h, scratch, sizeof(scratch), &why), WIRE_OK);
+    while (wire_record_iter_has_next(&it)) {
+        struct wire_record rec;
+        ck_assert_int_eq(wire_record_iter_next(&it, &rec, &why), WIRE_OK);
+        char text[16] = "";
+        memcpy(text, rec.value.ptr, rec.value.len < 15 ? rec.value.len : 15);
+        ck_assert_uint_lt(f->log_len, FAKE_LOG_MAX);
+        f->log[f->log_len++] = (uint32_t)strtoul(text, NULL, 10);
+    }
+    if (f->kept_count == FAKE_KEPT) {
+        memmove(&f->kept[0], &f->kept[1], (FAKE_KEPT - 1) * sizeof(f->kept[0]));
+        f->kept_count--;
+    }
+    f->kept[f->kept_count++] = (struct fake_batch){h->producer_id, h->base_sequence,
+                                                   h->record_count, base};
+    f->known_pid = h->producer_id;
+    f->expected = (int32_t)(((uint32_t)h->base_sequence + h->record_count) & INT32_MAX);
+    resp->body.produce_resp.base_offset = base;
+    resp->body.produce_resp.last_offset = f->log_len - 1;
+}
+
+static void fake_produce(struct fake *f, const struct wire_frame *req, struct wire_frame *resp)
+{
+    uint32_t n = ++f->produce_requests;
+    if (n == f->not_leader_at) {
+        wire_frame_init_response(resp, req, WIRE_ERR_NOT_LEADER, "fake: try me again");
+        resp->body.not_leader_detail.leader_id = 1;
+        resp->body.not_leader_detail.leader_address = bytes_of(f->endpoint);
+        return;
+    }
+    if (n == f->unknown_producer_at) {
+        /* The table forgets every producer (as after a long pause). */
+        f->known_pid = -1;
+        f->kept_count = 0;
+        f->unknown_answered++;
+        wire_frame_init_response(resp, req, WIRE_ERR_UNKNOWN_PRODUCER, "fake: forgotten");
+        return;
+    }
+    ck_assert_uint_eq(req->body.produce_req.batches.count, 1);
+    struct wire_batch_header h;
+    const char *why;
+    const struct wire_bytes *b = &req->body.produce_req.batches.items[0];
+    ck_assert_int_eq(wire_batch_validate(b->ptr, b->len, &h, &why), WIRE_OK);
+    ck_assert_int_ge(h.producer_id, 1);
+    wire_frame_init_response(resp, req, WIRE_OK, NULL);
+    if (h.producer_id != f->known_pid) {
+        if (h.base_sequence != 0) {
+            f->unknown_answered++;
+            wire_frame_init_response(resp, req, WIRE_ERR_UNKNOWN_PRODUCER, "fake: who?");
+            return;
+        }
+        f->kept_count = 0;
+        fake_append(f, &h, resp);
+        return;
+    }
+    if (h.base_sequence == f->expected) {
+        fake_append(f, &h, resp);
+        return;
+    }
+    for (uint32_t i = 0; i < f->kept_count; i++) {
+        const struct fake_batch *k = &f->kept[i];
+        if (k->seq == h.base_sequence && k->count == h.record_count) {
+            f->duplicates_answered++;
+            resp->body.produce_resp.base_offset = k->base_offset;
+            resp->body.produce_resp.last_offset = k->base_offset + k->count - 1;
+            return;
+        }
+    }
+    if (h.base_sequence > f->expected) {
+        f->ooo_answered++;
+        wire_frame_init_response(resp, req, WIRE_ERR_OUT_OF_ORDER_SEQUENCE, "fake: gap");
+        return;
+    }
+    wire_frame_init_response(resp, req, WIRE_ERR_DUPLICATE_SEQUENCE, "fake: too old");
+}
+
+static void fake_answer(struct fake *f, const struct wire_frame *req, struct wire_writer *w)
+{
+    struct wire_frame resp;
+    struct wire_broker broker = {1, bytes_of(f->endpoint)};
+    struct wire_partition_meta part;
+    struct wire_topic_meta topic;
+    uint32_t replicas[1] = {1};
+    switch (req->type) {
+    case WIRE_METADATA:
+        wire_frame_init_response(&resp, req, WIRE_OK, NULL);
+        memset(&part, 0, sizeof(part));
+        memset(&topic, 0, sizeof(topic));
+        part.leader_id = 1;
+        part.leader_term = 1;
+        part.replicas.count = 1;
+        part.replicas.items = replicas;
+        topic.name = bytes_of("f");
+        topic.partitions.count = 1;
+        topic.partitions.items = &part;
+        resp.body.metadata_resp.controller_id = 1;
+        resp.body.metadata_resp.brokers.count = 1;
+        resp.body.metadata_resp.brokers.items = &broker;
+        resp.body.metadata_resp.topics.count = 1;
+        resp.body.metadata_resp.topics.items = &topic;
+        break;
+    case WIRE_INIT_PRODUCER_ID:
+        f->init_requests++;
+        wire_frame_init_response(&resp, req, WIRE_OK, NULL);
+        resp.body.init_producer_id_resp.producer_id = f->next_pid++;
+        resp.body.init_producer_id_resp.producer_epoch = 0;
+        break;
+    case WIRE_PRODUCE:
+        fake_produce(f, req, &resp);
+        break;
+    default:
+        wire_frame_init_response(&resp, req, WIRE_ERR_INVALID_REQUEST, "fake broker");
+        break;
+    }
+    ck_assert_int_eq(wire_frame_encode(w, &resp), WIRE_OK);
+}
+
+static void *fake_run(void *arg)
+{
+    struct fake *f = arg;
+    static uint8_t in_arena[1024 * 1024];
+    static uint8_t out[64 * 1024];
+    while (!f->stop) {
+        zmq_pollitem_t item = {f->router, 0, ZMQ_POLLIN, 0};
+        if (zmq_poll(&item, 1, 20) <= 0)
+            continue;
+        zmq_msg_t identity, payload;
+        zmq_msg_init(&identity);
+        zmq_msg_init(&payload);
+        zmq_msg_recv(&identity, f->router, 0);
+        zmq_msg_recv(&payload, f->router, 0);
+        struct wire_writer w;
+        wire_writer_init(&w, out, sizeof(out));
+        const uint8_t *p = zmq_msg_data(&payload);
+        size_t left = zmq_msg_size(&payload);
+        while (left > 0) {
+            struct wire_arena arena;
+            wire_arena_init(&arena, in_arena, sizeof(in_arena));
+            struct wire_frame req;
+            size_t consumed;
+            if (wire_frame_decode(p, left, &arena, &req, &consumed, NULL, 0) != WIRE_OK)
+                break;
+            fake_answer(f, &req, &w);
+            p += consumed;
+            left -= consumed;
+        }
+        if (w.len > 0) {
+            zmq_send(f->router, zmq_msg_data(&identity), zmq_msg_size(&identity), ZMQ_SNDMORE);
+            zmq_send(f->router, out, w.len, 0);
+        }
+        zmq_msg_close(&identity);
+        zmq_msg_close(&payload);
+    }
+    return NULL;
+}
+
+static void fake_start(struct fake *f)
+{
+    f->ctx = zmq_ctx_new();
+    ck_assert_ptr_nonnull(f->ctx);
+    f->router = zmq_socket(f->ctx, ZMQ_ROUTER);
+    int zero = 0;
+    zmq_setsockopt(f->router, ZMQ_LINGER, &zero, sizeof(zero));
+    ck_assert_int_eq(zmq_bind(f->router, "tcp://127.0.0.1:*"), 0);
+    size_t len = sizeof(f->endpoint);
+    ck_assert_int_eq(zmq_getsockopt(f->router, ZMQ_LAST_ENDPOINT, f->endpoint, &len), 0);
+    f->next_pid = 100;
+    f->known_pid = -1;
+    ck_assert_int_eq(pthread_create(&f->thread, NULL, fake_run, f), 0);
+}
+
+static void fake_stop(struct fake *f)
+{
+    f->stop = 1;
+    pthread_join(f->thread, NULL);
+    zmq_close(f->router);
+    zmq_ctx_term(f->ctx);
+}
+
+/* Sends `count` records ("0", "1", ...) to the fake's topic and flushes; every report must be OK. */
+static raftmq_producer *produce_to_fake(struct fake *f, uint32_t count, uint32_t drop_at_record)
+{
+    struct raftmq_producer_config c;
+    config_for_tests(&c);
+    c.brokers = f->endpoint;
+    c.batch_bytes_max = 1024; /* about 60 small records a batch: several batches in flight */
+    c.linger_ms = 1;
+    c.request_timeout_ms = 2000;
+    raftmq_producer *p = open_producer(&c);
+    for (uint32_t i = 0; i < count; i++) {
+        char value[16];
+        int len = snprintf(value, sizeof(value), "%u", i);
+        struct raftmq_message m;
+        memset(&m, 0, sizeof(m));
+        m.topic = "f";
+        m.partition = RAFTMQ_PARTITION_ANY;
+        m.value = value;
+        m.value_len = (size_t)len;
+        m.opaque = (void *)(uintptr_t)i;
+        if (i == drop_at_record)
+            raftmq_producer_test_drop_responses(p, 1);
+        ck_assert_int_eq(raftmq_producer_send(p, &m), RAFTMQ_OK);
+    }
+    ck_assert_int_eq(raftmq_producer_flush(p, 20000), RAFTMQ_OK);
+    ck_assert_uint_eq(report_count, count);
+    for (size_t r = 0; r < report_count; r++) {
+        ck_assert_msg(reports[r].error == RAFTMQ_OK, "record %zu: %s", r,
+                      raftmq_err_name(reports[r].error));
+        ck_assert_uint_eq(reports[r].opaque, r); /* one partition: reports in send order */
+        ck_assert_int_eq(reports[r].offset, (int64_t)r);
+    }
+    return p;
+}
+
+/* The fake's log holds records 0..count-1, each once, in order. */
+static void assert_log_exactly_once(const struct fake *f, uint32_t count)
+{
+    ck_assert_uint_eq(f->log_len, count);
+    for (uint32_t i = 0; i < count; i++)
+        ck_assert_uint_eq(f->log[i], i);
+}
+
+START_TEST(unknown_producer_gets_a_new_id_and_renumbers_from_zero)
+{
+    static struct fake f;
+    memset(&f, 0, sizeof(f));
+    f.unknown_producer_at = 3;
+    fake_start(&f);
+    raftmq_producer *p = produce_to_fake(&f, 600, UINT32_MAX);
+    struct raftmq_producer_stats s;
+    raftmq_producer_get_stats(p, &s);
+    ck_assert_int_eq(raftmq_producer_test_producer_id(p), 101);
+    raftmq_producer_close(p);
+    fake_stop(&f);
+    ck_assert_uint_eq(s.producer_id_resets, 1);
+    ck_assert_uint_eq(f.init_requests, 2);
+    ck_assert_uint_ge(f.unknown_answered, 1);
+    assert_log_exactly_once(&f, 600);
+}
+END_TEST
+
+START_TEST(dropped_answers_and_not_leader_neither_duplicate_nor_reorder)
+{
+    static struct fake f;
+    memset(&f, 0, sizeof(f));
+    f.not_leader_at = 5;
+    fake_start(&f);
+    /* The answer to the batch holding record 100 (or a later one) is lost: it is resent. */
+    raftmq_producer *p = produce_to_fake(&f, 600, 100);
+    struct raftmq_producer_stats s;
+    raftmq_producer_get_stats(p, &s);
+    raftmq_producer_close(p);
+    fake_stop(&f);
+    ck_assert_uint_ge(s.retries, 2);
+    ck_assert_uint_eq(s.producer_id_resets, 0);
+    ck_assert_uint_eq(f.init_requests, 1);
+    ck_assert_uint_ge(f.duplicates_answered, 1); /* the dropped batch came back as a duplicate */
+    assert_log_exactly_once(&f, 600);
+}
+END_TEST
+
 Suite *producer_suite(void)
 {
     Suite *s = suite_create("producer");
@@ -434,5 +744,10 @@ Suite *producer_suite(void)
     tcase_add_test(tc, queue_full_bounds_the_buffer_and_every_record_gets_one_report);
     tcase_add_test(tc, delivery_timeout_fails_records_in_order);
     suite_add_tcase(s, tc);
+    TCase *idem = tcase_create("idempotence");
+    tcase_set_timeout(idem, 60);
+    tcase_add_test(idem, unknown_producer_gets_a_new_id_and_renumbers_from_zero);
+    tcase_add_test(idem, dropped_answers_and_not_leader_neither_duplicate_nor_reorder);
+    suite_add_tcase(s, idem);
     return s;
 }
