@@ -1417,6 +1417,7 @@ int raftmq_producer_send(raftmq_producer *p, const struct raftmq_message *msg)
         return set_error(p, RAFTMQ_ERR_UNKNOWN, "out of memory");
 
     bool sealed = false;
+    struct ppart *first_pp = pp;
     rc = partition_add(p, pp, &rec);
     if (rc == WIRE_ERR_BUFFER_FULL) {
         seal(p, pp);
@@ -1445,8 +1446,13 @@ int raftmq_producer_send(raftmq_producer *p, const struct raftmq_message *msg)
         seal(p, pp);
         sealed = true;
     }
-    if (sealed)
-        send_all(p, now_ms());
+    if (sealed) {
+        /* Only the partitions that sealed a batch can have something new to send. */
+        int64_t now = now_ms();
+        partition_send(p, first_pp, now);
+        if (pp != first_pp)
+            partition_send(p, pp, now);
+    }
     return RAFTMQ_OK;
 }
 
