@@ -37,7 +37,7 @@
 #define PRODUCE_BROKERS_BYTES (16u * 1024u)
 /* The longest input line: a record's value can never be larger. */
 #define PRODUCE_LINE_BYTES_MAX WIRE_RECORD_BYTES_MAX
-#define PRODUCE_READ_CHUNK (256u * WIRE_KIB)
+#define PRODUCE_READ_CHUNK (64u * WIRE_KIB)
 #define PRODUCE_PROGRESS_MS 250
 #define PRODUCE_MESSAGE_BYTES 400u
 
