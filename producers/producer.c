@@ -1206,12 +1206,8 @@ int raftmq_producer_poll(raftmq_producer *p, int timeout_ms)
             until = deadline;
         int64_t wait = until - now;
         if (p->in_flight_total > 0) {
-            /*
-             * wire_client_poll only reads the sockets when it may wait at
-             * least a millisecond, so even poll(0) gives it one: answers
-             * that already arrived are then taken at once.
-             */
-            collect_replies(p, wait < 1 ? 1u : (uint32_t)wait);
+            /* A wait of 0 still reads answers that already arrived. */
+            collect_replies(p, wait < 0 ? 0u : (uint32_t)wait);
         } else {
             sleep_ms(wait);
         }
