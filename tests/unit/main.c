@@ -25,6 +25,7 @@ static const struct {
     {"metadata", metadata_suite},
     {"client", client_suite},
     {"tool", tool_suite},
+    {"consumer", consumer_suite},
 };
 
 int main(int argc, char **argv)

@@ -18,5 +18,6 @@ Suite *peer_codec_suite(void);
 Suite *metadata_suite(void);
 Suite *client_suite(void);
 Suite *tool_suite(void);
+Suite *consumer_suite(void);
 
 #endif
