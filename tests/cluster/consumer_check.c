@@ -2,9 +2,9 @@
  * raftmq-consumer-check: drives the consumer API of libraftmq (wire/raftmq.h)
  * against real brokers for tests/cluster/test_library_consumer.sh.
  *
- *   roundtrip -b B -t TOPIC --records N --seed S --acks FILE
- *             [--pause-after K --pause-file F --go-file G] [--fetch-bytes X]
- *             [--buffer-bytes Y] [--timeout SECONDS]
+ *   roundtrip -b B -t TOPIC --partitions P --records N --seed S --acks FILE
+ *             [--pause-after K --pause-file F --go-file G | --live --pause-file F --go-file G]
+ *             [--fetch-bytes X] [--buffer-bytes Y] [--timeout SECONDS]
  *       Reads every partition from the beginning (data written by
  *       `raftmq-testclient produce`) until each reaches its last acknowledged
  *       offset and its high watermark. Checks that every partition's offsets
@@ -13,7 +13,10 @@
  *       (tests/cluster/records.h), and that every acknowledged record was read
  *       at its offset with its id. With --pause-after it stops polling after K
  *       records, creates F, and waits for G to exist before it goes on (so the
- *       script can kill a leader while the consumer is mid-way).
+ *       script can kill a leader while the consumer is mid-way). With --live
+ *       the topic starts empty: it creates F once its first long-polls are on
+ *       the wire, reads while the script kills a leader and produces, and
+ *       takes the ack file (complete once G exists) as the end.
  *   seek -b B -t TOPIC --partitions P [--timeout SECONDS]
  *       Writes its own records (distinct timestamps) to the empty TOPIC and
  *       checks every way to start: BEGINNING, an offset, TAIL(n), END (only
@@ -56,6 +59,7 @@ struct options {
     uint32_t fetch_bytes;
     uint32_t buffer_bytes;
     double timeout_s;
+    bool live;
 };
 
 static unsigned failures;
@@ -176,14 +180,11 @@ static void rt_store(struct rt_part *p, int64_t offset, uint64_t id)
     p->ids[offset] = id;
 }
 
+static void touch(const char *path);
+
 static void wait_for_go(const struct options *o, int64_t deadline)
 {
-    FILE *f = fopen(o->pause_file, "w");
-    if (f == NULL) {
-        fprintf(stderr, PROG ": cannot create %s\n", o->pause_file);
-        exit(1);
-    }
-    fclose(f);
+    touch(o->pause_file);
     fprintf(stderr, PROG ": paused after %" PRIu64 " records; waiting for %s\n", o->pause_after,
             o->go_file);
     while (access(o->go_file, F_OK) != 0) {
@@ -196,26 +197,53 @@ static void wait_for_go(const struct options *o, int64_t deadline)
     }
 }
 
+/* Loads the ack file and sets each partition's target (largest acknowledged offset + 1). */
+static int load_targets(const struct options *o, struct testacks *acks, struct rt_part *parts,
+                        uint32_t partitions)
+{
+    char why[512];
+    if (testacks_load(o->acks_path, acks, why, sizeof(why)) != 0) {
+        fprintf(stderr, PROG ": %s\n", why);
+        return -1;
+    }
+    if (!acks->has_header || acks->header.partitions != partitions ||
+        strcmp(acks->header.topic, o->topic) != 0) {
+        fprintf(stderr, PROG ": %s has no header for topic %s with %u partitions\n", o->acks_path,
+                o->topic, partitions);
+        return -1;
+    }
+    for (size_t i = 0; i < acks->ack_count; i++) {
+        const struct testack *a = &acks->acks[i];
+        if (a->partition < partitions && (int64_t)a->offset + 1 > parts[a->partition].target)
+            parts[a->partition].target = (int64_t)a->offset + 1;
+    }
+    return 0;
+}
+
+static void touch(const char *path)
+{
+    FILE *f = fopen(path, "w");
+    if (f == NULL) {
+        fprintf(stderr, PROG ": cannot create %s\n", path);
+        exit(1);
+    }
+    fclose(f);
+}
+
 static int cmd_roundtrip(const struct options *o)
 {
     struct testacks acks;
-    char why[512];
-    if (testacks_load(o->acks_path, &acks, why, sizeof(why)) != 0) {
-        fprintf(stderr, PROG ": %s\n", why);
-        return 1;
-    }
-    uint32_t partitions = acks.header.partitions;
-    if (!acks.has_header || partitions == 0 || strcmp(acks.header.topic, o->topic) != 0) {
-        fprintf(stderr, PROG ": %s has no header for topic %s\n", o->acks_path, o->topic);
-        return 1;
-    }
+    memset(&acks, 0, sizeof(acks));
+    uint32_t partitions = o->partitions;
     struct rt_part *parts = calloc(partitions, sizeof(*parts));
     if (parts == NULL)
         return 1;
-    for (size_t i = 0; i < acks.ack_count; i++) {
-        const struct testack *a = &acks.acks[i];
-        if (a->partition < partitions && (int64_t)a->offset + 1 > parts[a->partition].target)
-            parts[a->partition].target = (int64_t)a->offset + 1;
+    /* --live: the records are produced while we read; the ack file is complete once go-file exists. */
+    bool acks_loaded = false;
+    if (!o->live) {
+        if (load_targets(o, &acks, parts, partitions) != 0)
+            return 1;
+        acks_loaded = true;
     }
     raftmq_consumer *c = open_consumer(o, RAFTMQ_RESET_ERROR);
     for (uint32_t p = 0; p < partitions; p++) {
@@ -229,6 +257,13 @@ static int cmd_roundtrip(const struct options *o)
         CHECK(pos == 0, "partition %u: BEGINNING of a fresh topic is %" PRId64 ", not 0", p, pos);
         parts[p].next = 0;
     }
+    if (o->live) {
+        struct raftmq_record first;
+        int rc = raftmq_consumer_poll(c, 0, &first); /* puts the first long-polls on the wire */
+        if (rc != RAFTMQ_ERR_NO_RECORD)
+            failf("an empty topic gave %s", raftmq_err_name(rc));
+        touch(o->pause_file);
+    }
     int64_t deadline = now_ms() + (int64_t)(o->timeout_s * 1000);
     uint64_t consumed = 0;
     uint32_t done = 0;
@@ -240,6 +275,11 @@ static int cmd_roundtrip(const struct options *o)
             failf("timed out after %.0f s with %" PRIu64 " records consumed", o->timeout_s, consumed);
             break;
         }
+        if (!acks_loaded && access(o->go_file, F_OK) == 0) {
+            if (load_targets(o, &acks, parts, partitions) != 0)
+                return 1;
+            acks_loaded = true;
+        }
         if (o->pause_after > 0 && !paused && consumed >= o->pause_after) {
             paused = true;
             wait_for_go(o, deadline);
@@ -249,7 +289,7 @@ static int cmd_roundtrip(const struct options *o)
         if (rc == RAFTMQ_ERR_NO_RECORD) {
             for (uint32_t p = 0; p < partitions; p++) {
                 int64_t pos, hwm;
-                if (parts[p].done || raftmq_consumer_position(c, o->topic, (int32_t)p, &pos) != RAFTMQ_OK ||
+                if (!acks_loaded || parts[p].done || raftmq_consumer_position(c, o->topic, (int32_t)p, &pos) != RAFTMQ_OK ||
                     raftmq_consumer_high_watermark(c, o->topic, (int32_t)p, &hwm) != RAFTMQ_OK)
                     continue;
                 if (pos >= parts[p].target && hwm >= 0 && pos >= hwm) {
@@ -614,7 +654,7 @@ int main(int argc, char **argv)
         usage_error("no command (roundtrip or seek)");
     struct options o = {.command = argv[1], .timeout_s = 120, .partitions = 1};
     enum { O_RECORDS = 256, O_SEED, O_ACKS, O_PAUSE_AFTER, O_PAUSE_FILE, O_GO_FILE, O_PARTITIONS,
-           O_FETCH_BYTES, O_BUFFER_BYTES, O_TIMEOUT };
+           O_FETCH_BYTES, O_BUFFER_BYTES, O_TIMEOUT, O_LIVE };
     static const struct option longs[] = {
         {"records", required_argument, NULL, O_RECORDS},
         {"seed", required_argument, NULL, O_SEED},
@@ -626,6 +666,7 @@ int main(int argc, char **argv)
         {"fetch-bytes", required_argument, NULL, O_FETCH_BYTES},
         {"buffer-bytes", required_argument, NULL, O_BUFFER_BYTES},
         {"timeout", required_argument, NULL, O_TIMEOUT},
+        {"live", no_argument, NULL, O_LIVE},
         {NULL, 0, NULL, 0},
     };
     optind = 2;
@@ -644,6 +685,7 @@ int main(int argc, char **argv)
         case O_FETCH_BYTES: o.fetch_bytes = (uint32_t)parse_u64("--fetch-bytes", optarg); break;
         case O_BUFFER_BYTES: o.buffer_bytes = (uint32_t)parse_u64("--buffer-bytes", optarg); break;
         case O_TIMEOUT: o.timeout_s = (double)parse_u64("--timeout", optarg); break;
+        case O_LIVE: o.live = true; break;
         default: usage_error("unknown option");
         }
     }
@@ -653,8 +695,10 @@ int main(int argc, char **argv)
     if (strcmp(o.command, "roundtrip") == 0) {
         if (o.acks_path == NULL || o.records == 0)
             usage_error("roundtrip needs --acks and --records");
-        if (o.pause_after > 0 && (o.pause_file == NULL || o.go_file == NULL))
-            usage_error("--pause-after needs --pause-file and --go-file");
+        if ((o.pause_after > 0 || o.live) && (o.pause_file == NULL || o.go_file == NULL))
+            usage_error("--pause-after and --live need --pause-file and --go-file");
+        if (o.pause_after > 0 && o.live)
+            usage_error("--pause-after and --live do not go together");
         return cmd_roundtrip(&o);
     }
     if (strcmp(o.command, "seek") == 0) {

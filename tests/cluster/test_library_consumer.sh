@@ -8,7 +8,9 @@
 #   2. round trip of LZ4 batches from raftmq-testclient across 3 partitions:
 #      every record once, in order, keys, values and headers byte-exact;
 #   3. the same while the leader of partition 0 is killed (SIGKILL) in the
-#      middle of the consumption: nothing skipped or repeated.
+#      middle of the consumption: nothing skipped or repeated;
+#   4. the leader of partition 0 killed while the consumer's long-poll waits
+#      on it, then records produced: all read from the new leader, once.
 # Environment: see lib.sh; RAFTMQ_CONSUMER_CHECK (default: the sanitized
 # $BUILD/test/bin/raftmq-consumer-check, else $BUILD/bin/raftmq-consumer-check).
 . "$(dirname "$0")/lib.sh"
@@ -35,7 +37,7 @@ log "$(tail -n 1 "$TC_TMP/seek.out")"
 tc create -t rt --partitions 3 --replicas 3 >/dev/null || fail "create rt"
 tc produce -t rt --records 20000 --seed 7 --acks "$TC_TMP/rt.acks" --codec lz4 \
     >"$TC_TMP/rt-produce.out" 2>&1 || fail "produce rt: $(tail -n 5 "$TC_TMP/rt-produce.out")"
-check roundtrip -t rt --records 20000 --seed 7 --acks "$TC_TMP/rt.acks" --timeout 60 \
+check roundtrip -t rt --partitions 3 --records 20000 --seed 7 --acks "$TC_TMP/rt.acks" --timeout 60 \
     >"$TC_TMP/rt.out" 2>&1 || fail "round trip failed: $(tail -n 20 "$TC_TMP/rt.out")"
 log "$(tail -n 1 "$TC_TMP/rt.out")"
 
@@ -44,7 +46,7 @@ tc create -t failover --partitions 3 --replicas 3 >/dev/null || fail "create fai
 tc produce -t failover --records 30000 --seed 11 --acks "$TC_TMP/fo.acks" \
     >"$TC_TMP/fo-produce.out" 2>&1 || fail "produce failover: $(tail -n 5 "$TC_TMP/fo-produce.out")"
 # Small fetches and buffers, so most of each partition is still to be fetched after the kill.
-start_bg failover_check "$CHECK_BIN" roundtrip -b "$BROKERS" -t failover --records 30000 --seed 11 \
+start_bg failover_check "$CHECK_BIN" roundtrip -b "$BROKERS" -t failover --partitions 3 --records 30000 --seed 11 \
     --acks "$TC_TMP/fo.acks" --pause-after 3000 --pause-file "$TC_TMP/paused" \
     --go-file "$TC_TMP/go" --fetch-bytes 16384 --buffer-bytes 32768 --timeout 90
 check_pid=$TC_LAST_PID
@@ -55,5 +57,23 @@ touch "$TC_TMP/go"
 wait_exit "$check_pid" 120 || fail "the consumer did not finish within 120 s"
 [ "$TC_STATUS" = 0 ] || fail "round trip across the leader kill failed: $(tail -n 20 "$TC_TMP/failover_check.out")"
 log "after killing broker $leader: $(tail -n 1 "$TC_TMP/failover_check.out")"
+restart_broker "$leader"
+wait_ready
+
+# ---- 4. the leader killed under a waiting long-poll, records produced afterwards ----------------
+tc create -t live --partitions 3 --replicas 3 >/dev/null || fail "create live"
+start_bg live_check "$CHECK_BIN" roundtrip -b "$BROKERS" -t live --partitions 3 --records 20000 \
+    --seed 13 --acks "$TC_TMP/live.acks" --live --pause-file "$TC_TMP/live-ready" \
+    --go-file "$TC_TMP/live-go" --timeout 90
+check_pid=$TC_LAST_PID
+wait_until 60 "the consumer's first long-polls" test -f "$TC_TMP/live-ready"
+leader=$(tc leader -t live -p 0) || fail "cannot tell the leader of live/0"
+kill_broker "$leader"
+tc produce -t live --records 20000 --seed 13 --acks "$TC_TMP/live.acks" \
+    >"$TC_TMP/live-produce.out" 2>&1 || fail "produce live: $(tail -n 5 "$TC_TMP/live-produce.out")"
+touch "$TC_TMP/live-go"
+wait_exit "$check_pid" 120 || fail "the live consumer did not finish within 120 s"
+[ "$TC_STATUS" = 0 ] || fail "live round trip across the leader kill failed: $(tail -n 20 "$TC_TMP/live_check.out")"
+log "live, after killing broker $leader: $(tail -n 1 "$TC_TMP/live_check.out")"
 
 pass
