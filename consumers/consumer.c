@@ -132,6 +132,7 @@ struct raftmq_consumer {
     struct chunk *pool[CONSUMER_CHUNK_POOL];
     uint32_t pool_count;
 
+    char dead_address[WIRE_STRING_BYTES_MAX + 1]; /* see send_fetch */
     bool refresh_wanted;
     bool refresh_in_flight;
     int64_t last_refresh_ms;
@@ -518,9 +519,26 @@ static bool fetchable(const raftmq_consumer *c, const struct cpart *p, int64_t n
            p->buffered < c->config.partition_buffer_bytes;
 }
 
-/* Sends one FETCH; false when no more can go out right now (the in-flight limit). */
-static bool send_fetch(raftmq_consumer *c, struct cpart *p, int64_t now)
+/*
+ * Sends one FETCH; false when no more can go out right now (the in-flight
+ * limit). `dead` (WIRE_STRING_BYTES_MAX + 1 bytes) holds an address that did
+ * not take a connection during this round: partitions it leads are not sent
+ * there again in the same round, so one dead broker costs a poll one
+ * connect timeout, not one per partition.
+ */
+static bool send_fetch(raftmq_consumer *c, struct cpart *p, int64_t now, char *dead)
 {
+    uint32_t node;
+    const char *leader = NULL;
+    if (dead[0] != '\0' &&
+        wire_client_leader(c->client, p->topic->name, (uint32_t)p->partition, &node, &leader) == WIRE_OK &&
+        strcmp(leader, dead) == 0) {
+        snprintf(p->last_failure, sizeof(p->last_failure), "%.200s did not take the connection", dead);
+        wire_client_forget_leader(c->client, p->topic->name, (uint32_t)p->partition);
+        want_refresh(c);
+        retry_later(p, now, false);
+        return true;
+    }
     struct wire_frame req;
     memset(&req, 0, sizeof(req));
     req.type = WIRE_FETCH;
@@ -540,8 +558,12 @@ static bool send_fetch(raftmq_consumer *c, struct cpart *p, int64_t now)
     if (rc == WIRE_ERR_LIMIT_EXCEEDED)
         return false;
     snprintf(p->last_failure, sizeof(p->last_failure), "%s", wire_client_error(c->client));
-    if (rc == WIRE_ERR_TIMEOUT) /* the leader did not take the connection */
+    if (rc == WIRE_ERR_TIMEOUT) { /* the leader did not take the connection */
+        if (wire_client_leader(c->client, p->topic->name, (uint32_t)p->partition, &node, &leader) ==
+            WIRE_OK)
+            snprintf(dead, WIRE_STRING_BYTES_MAX + 1, "%s", leader);
         wire_client_forget_leader(c->client, p->topic->name, (uint32_t)p->partition);
+    }
     want_refresh(c);
     retry_later(p, now, false);
     return true;
@@ -563,11 +585,12 @@ static void check_stalled(raftmq_consumer *c, struct cpart *p, int64_t now)
 static void send_fetches(raftmq_consumer *c, int64_t now)
 {
     uint32_t n = c->part_count;
+    c->dead_address[0] = '\0';
     for (uint32_t k = 0; k < n; k++) {
         struct cpart *p = c->parts[(c->send_cursor + k) % n];
         if (!p->in_flight)
             check_stalled(c, p, now);
-        if (fetchable(c, p, now) && !send_fetch(c, p, now))
+        if (fetchable(c, p, now) && !send_fetch(c, p, now, c->dead_address))
             break;
     }
     c->send_cursor++;
