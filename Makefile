@@ -424,6 +424,7 @@ $(TST)/bin/raftmq-consumer-check: $(TST)/obj/tests/cluster/consumer_check.o \
 
 build: $(BIN)/raftmq-consumer-check
 test-build: $(TST)/bin/raftmq-consumer-check
+cluster-test: $(TST)/bin/raftmq-consumer-check $(BIN)/raftmq-consume $(BIN)/raftmq-produce
 # ---- end consumer ---------------------------------------------------------------
 
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_SRC) $(wildcard wire/*.h raft/*.h broker/*.h)

@@ -118,8 +118,9 @@ struct raftmq_consumer {
 
     struct cpart *ready_head, *ready_tail;
 
-    /* The batch being handed out. */
+    /* The batch being handed out, and the chunk holding it. */
     struct cpart *cur;
+    struct chunk *cur_chunk;
     uint32_t cur_epoch;
     bool iter_active;
     struct wire_record_iter iter;
@@ -349,12 +350,22 @@ static void chunk_put(raftmq_consumer *c, struct chunk *k)
     free(k);
 }
 
+/* Frees the retired chunks, except the one the batch being handed out lives in. */
 static void free_retired(raftmq_consumer *c)
 {
+    struct chunk *keep = NULL;
     while (c->retired != NULL) {
         struct chunk *k = c->retired;
         c->retired = k->next;
+        if (c->iter_active && k == c->cur_chunk) {
+            keep = k;
+            continue;
+        }
         chunk_put(c, k);
+    }
+    if (keep != NULL) {
+        keep->next = NULL;
+        c->retired = keep;
     }
 }
 
@@ -888,6 +899,7 @@ static int start_batch(raftmq_consumer *c, struct cpart *p, struct raftmq_record
             ready_push(c, p);
         return code;
     }
+    c->cur_chunk = k;
     uint32_t len;
     memcpy(&len, k->data + k->pos, 4);
     const uint8_t *batch = k->data + k->pos + 4;
