@@ -55,8 +55,13 @@
 #define CONSUMER_REPLIES_PER_STEP 64u
 /* With fetch_max_wait_ms 0, the gap before asking a caught-up partition again. */
 #define CONSUMER_EMPTY_REFETCH_MS 5
-/* Free chunks kept for reuse. */
+/* Free chunks kept for reuse; none in AddressSanitizer builds, so a record
+ * read after its chunk was given back is caught there. */
+#if defined(__SANITIZE_ADDRESS__)
+#define CONSUMER_CHUNK_POOL 0u
+#else
 #define CONSUMER_CHUNK_POOL 8u
+#endif
 /* Consecutive UNKNOWN_TOPIC / UNKNOWN_PARTITION answers before they are believed. */
 #define CONSUMER_UNKNOWN_BELIEVED 5u
 /* How long assign keeps asking when a just-created topic is not known yet. */
@@ -130,8 +135,9 @@ struct raftmq_consumer {
 
     /* Chunks whose batches were all started: freed at the next poll (records point into them). */
     struct chunk *retired;
-    struct chunk *pool[CONSUMER_CHUNK_POOL];
+    struct chunk *pool[CONSUMER_CHUNK_POOL + 1];
     uint32_t pool_count;
+    uint32_t pool_max; /* CONSUMER_CHUNK_POOL */
 
     char dead_address[WIRE_STRING_BYTES_MAX + 1]; /* see send_fetch */
     bool refresh_wanted;
@@ -290,6 +296,7 @@ int raftmq_consumer_new(const struct raftmq_consumer_config *config, raftmq_cons
     }
     c->config = *config;
     c->config.brokers = c->brokers;
+    c->pool_max = CONSUMER_CHUNK_POOL;
     struct wire_client_config cc = {0};
     cc.bootstrap = c->brokers;
     uint32_t t = config->request_timeout_ms;
@@ -343,7 +350,7 @@ static void chunk_put(raftmq_consumer *c, struct chunk *k)
 {
     free(k->error_message);
     k->error_message = NULL;
-    if (k->error == 0 && c->pool_count < CONSUMER_CHUNK_POOL) {
+    if (k->error == 0 && c->pool_count < c->pool_max) {
         c->pool[c->pool_count++] = k;
         return;
     }
