@@ -169,7 +169,8 @@ static void check_end(struct consume *k, uint32_t partition)
 {
     int64_t pos, hwm;
     if (raftmq_consumer_position(k->consumer, k->o.topic, (int32_t)partition, &pos) == RAFTMQ_OK &&
-        raftmq_consumer_high_watermark(k->consumer, k->o.topic, (int32_t)partition, &hwm) == RAFTMQ_OK) {
+        raftmq_consumer_high_watermark(k->consumer, k->o.topic, (int32_t)partition, &hwm) ==
+            RAFTMQ_OK) {
         k->parts[partition].hwm_cache = hwm;
         if (hwm >= 0 && pos >= hwm)
             mark_done(k, partition);
@@ -226,7 +227,8 @@ static void on_poll_error(struct consume *k, int rc, const struct raftmq_record 
             arc = raftmq_consumer_assign(k->consumer, k->o.topic, (int32_t)p, RAFTMQ_OFFSET_END);
         if (arc == RAFTMQ_OK) {
             raftmq_consumer_position(k->consumer, k->o.topic, (int32_t)p, &now);
-            tool_error("partition %" PRIu32 ": offset %" PRId64 " is no longer available; continuing at %" PRId64,
+            tool_error("partition %" PRIu32 ": offset %" PRId64
+                       " is no longer available; continuing at %" PRId64,
                        p, old, now);
             return;
         }

@@ -263,7 +263,8 @@ int raftmq_consumer_new(const struct raftmq_consumer_config *config, raftmq_cons
         return RAFTMQ_ERR_INVALID_REQUEST;
     }
     /* The list must split into endpoints (the client would say so only at the first request). */
-    char (*endpoints)[WIRE_STRING_BYTES_MAX + 1] = malloc(WIRE_CLIENT_BOOTSTRAP_MAX * sizeof(*endpoints));
+    char (*endpoints)[WIRE_STRING_BYTES_MAX + 1] =
+        malloc(WIRE_CLIENT_BOOTSTRAP_MAX * sizeof(*endpoints));
     if (endpoints == NULL) {
         copy_error(errbuf, errbuf_len, "out of memory");
         return RAFTMQ_ERR_UNKNOWN;
@@ -517,7 +518,8 @@ static void retry_later(struct cpart *p, int64_t now, bool at_once)
 
 static void send_metadata(raftmq_consumer *c, int64_t now)
 {
-    if (!c->refresh_wanted || c->refresh_in_flight || now - c->last_refresh_ms < CONSUMER_REFRESH_GAP_MS)
+    if (!c->refresh_wanted || c->refresh_in_flight ||
+        now - c->last_refresh_ms < CONSUMER_REFRESH_GAP_MS)
         return;
     struct wire_frame req;
     memset(&req, 0, sizeof(req));
@@ -549,7 +551,8 @@ static bool send_fetch(raftmq_consumer *c, struct cpart *p, int64_t now, char *d
     uint32_t node;
     const char *leader = NULL;
     if (dead[0] != '\0' &&
-        wire_client_leader(c->client, p->topic->name, (uint32_t)p->partition, &node, &leader) == WIRE_OK &&
+        wire_client_leader(c->client, p->topic->name, (uint32_t)p->partition, &node, &leader) ==
+            WIRE_OK &&
         strcmp(leader, dead) == 0) {
         snprintf(p->last_failure, sizeof(p->last_failure), "%.200s did not take the connection", dead);
         wire_client_forget_leader(c->client, p->topic->name, (uint32_t)p->partition);
@@ -595,7 +598,8 @@ static void check_stalled(raftmq_consumer *c, struct cpart *p, int64_t now)
         return;
     p->failing_since_ms = now; /* once per request_timeout_ms */
     queue_error(c, p, RAFTMQ_ERR_TIMEOUT,
-                "%s/%" PRId32 ": no FETCH answer from its leader for %" PRIu32 " ms (last: %s); still trying",
+                "%s/%" PRId32 ": no FETCH answer from its leader for %" PRIu32
+                " ms (last: %s); still trying",
                 p->topic->name, p->partition, c->config.request_timeout_ms,
                 p->last_failure[0] != '\0' ? p->last_failure : "no answer");
 }
@@ -751,7 +755,8 @@ static void on_fetch_reply(raftmq_consumer *c, struct cpart *p, struct wire_clie
     const struct wire_frame *f = &r->frame;
     if (f->error != WIRE_OK) {
         snprintf(p->last_failure, sizeof(p->last_failure), "%s from %s: %.*s",
-                 wire_err_name((int)f->error), r->address, (int)(f->error_message.len > 150 ? 150 : f->error_message.len),
+                 wire_err_name((int)f->error), r->address,
+                 (int)(f->error_message.len > 150 ? 150 : f->error_message.len),
                  f->error_message.ptr != NULL ? (const char *)f->error_message.ptr : "");
     }
     switch (f->error) {
@@ -1081,7 +1086,8 @@ static int list_offset(raftmq_consumer *c, const char *topic, int32_t partition,
     struct wire_frame req, resp;
     memset(&req, 0, sizeof(req));
     req.type = WIRE_LIST_OFFSETS;
-    req.body.list_offsets_req.topic = (struct wire_bytes){(const uint8_t *)topic, (uint32_t)strlen(topic)};
+    req.body.list_offsets_req.topic =
+        (struct wire_bytes){(const uint8_t *)topic, (uint32_t)strlen(topic)};
     req.body.list_offsets_req.partition = (uint32_t)partition;
     req.body.list_offsets_req.spec = spec;
     int64_t left = deadline - mono_ms();
