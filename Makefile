@@ -426,6 +426,27 @@ $(PRODUCER_CHECK_TEST): $(TST)/obj/tests/cluster/producer_check.o $(CLIENT_LIB_T
 $(UNIT_TESTS): $(TST)/obj/producers/producer.o
 # ---- end libraftmq producer check ------------------------------------------------
 
+# ---- consumer: raftmq-consume's formats, raftmq-consumer-check ------------------
+# raftmq-consume's output formats (-f, --json) are consumers/consume_format.c,
+# unit-tested with the consumer library (tests/unit/test_consumer.c).
+# raftmq-consumer-check drives the consumer API against real brokers in
+# tests/cluster/test_library_consumer.sh (a test tool: built, not installed).
+$(BIN)/raftmq-consume: $(REL)/obj/consumers/consume_format.o
+$(TST)/bin/raftmq-consume: $(TST)/obj/consumers/consume_format.o
+$(UNIT_TESTS): $(TST)/obj/consumers/consume_format.o $(TST)/obj/consumers/consumer.o $(CLIENT_LIB_TEST)
+
+$(BIN)/raftmq-consumer-check: $(REL)/obj/tests/cluster/consumer_check.o \
+                              $(CLUSTER_COMMON_SRC:%.c=$(REL)/obj/%.o) $(CLIENT_LIB)
+	$(call link_tool,$(RELEASE_CFLAGS))
+$(TST)/bin/raftmq-consumer-check: $(TST)/obj/tests/cluster/consumer_check.o \
+                                  $(CLUSTER_COMMON_SRC:%.c=$(TST)/obj/%.o) $(CLIENT_LIB_TEST)
+	$(call link_tool,$(TEST_CFLAGS))
+
+build: $(BIN)/raftmq-consumer-check
+test-build: $(TST)/bin/raftmq-consumer-check
+cluster-test: $(TST)/bin/raftmq-consumer-check $(BIN)/raftmq-consume $(BIN)/raftmq-produce
+# ---- end consumer ---------------------------------------------------------------
+
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_SRC) $(wildcard wire/*.h raft/*.h broker/*.h)
 	@mkdir -p $(@D)
 	$(call quiet,FUZZ,$@)

@@ -27,6 +27,7 @@ static const struct {
     {"client", client_suite},
     {"tool", tool_suite},
     {"producer", producer_suite},
+    {"consumer", consumer_suite},
 };
 
 int main(int argc, char **argv)
