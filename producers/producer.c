@@ -172,6 +172,9 @@ struct raftmq_producer {
     int64_t producer_id; /* -1: none yet */
     int16_t producer_epoch;
     bool pid_reset;      /* a new id is needed: sending stops until it is in place */
+    /* ...because a partition forgot this producer (UNKNOWN_PRODUCER): an
+     * attempt whose outcome is unknown may be in its log, unrecognisable. */
+    bool pid_forgotten;
     int64_t pid_retry_at_ms;
     uint32_t pid_failures;
 
@@ -926,7 +929,13 @@ static void on_reply(raftmq_producer *p, struct wire_client_reply *reply)
         return;
     }
     case WIRE_ERR_UNKNOWN_PRODUCER:
-        p->pid_reset = true;
+        /* A partition that never stored our earlier batches (a failover
+         * lost them) does not know us: those are resent first, from 0. Only
+         * for the earliest unfinished batch does it mean we were forgotten. */
+        if (first_unfinished(pp) == b) {
+            p->pid_reset = true;
+            p->pid_forgotten = true;
+        }
         batch_retry(p, b, true, why);
         return;
     case WIRE_ERR_DUPLICATE_SEQUENCE:
@@ -1021,7 +1030,14 @@ static void refresh_metadata(raftmq_producer *p, int64_t now)
     }
 }
 
-/* Renumbers every unfinished batch under the new producer id, partition by partition, in order. */
+/*
+ * Renumbers every unfinished batch under the new producer id, partition by
+ * partition, in order. After UNKNOWN_PRODUCER a batch whose earlier attempt
+ * has an unknown outcome is failed with TIMEOUT instead: it may be in the
+ * log already, and under a new id a resend would store it twice. (After
+ * OUT_OF_ORDER_SEQUENCE nothing from the gap on is in the log: the broker
+ * appends in sequence order only.)
+ */
 static void renumber_all(raftmq_producer *p)
 {
     for (uint32_t i = 0; i < p->topic_count; i++) {
@@ -1034,6 +1050,14 @@ static void renumber_all(raftmq_producer *p)
             for (struct pbatch *b = pp->head; b != NULL; b = b->next) {
                 if (b->state == BATCH_DONE)
                     continue;
+                if (p->pid_forgotten && b->outcome_unknown) {
+                    char why[PRODUCER_MESSAGE_BYTES];
+                    msgf(why, sizeof(why), "%.60s/%" PRIu32 ": outcome unknown: the partition "
+                         "forgot this producer, so a resend could duplicate the records", t->name,
+                         pp->id);
+                    batch_done(p, b, RAFTMQ_ERR_TIMEOUT, -1, why);
+                    continue;
+                }
                 batch_restamp(b, p->producer_id, p->producer_epoch, pp->next_sequence);
                 pp->next_sequence = sequence_after(pp->next_sequence, b->record_count);
                 b->state = BATCH_WAITING;
@@ -1059,6 +1083,7 @@ static void reset_producer_id(raftmq_producer *p, int64_t now)
     p->pid_reset = false;
     p->stats.producer_id_resets++;
     renumber_all(p);
+    p->pid_forgotten = false;
 }
 
 /* ---- delivery reports ------------------------------------------------------------------------ */

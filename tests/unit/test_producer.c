@@ -443,6 +443,7 @@ struct fake {
     /* script: 1-based PRODUCE request numbers, 0 for never */
     uint32_t unknown_producer_at;
     uint32_t not_leader_at;
+    bool forget_on_retry; /* a retry of an appended batch finds the producer forgotten */
     /* state */
     int64_t next_pid;
     int64_t known_pid; /* the one producer the table knows; -1 none */
@@ -527,6 +528,14 @@ static void fake_produce(struct fake *f, const struct wire_frame *req, struct wi
     }
     for (uint32_t i = 0; i < f->kept_count; i++) {
         const struct fake_batch *k = &f->kept[i];
+        if (k->seq == h.base_sequence && k->count == h.record_count && f->forget_on_retry) {
+            f->forget_on_retry = false;
+            f->known_pid = -1;
+            f->kept_count = 0;
+            f->unknown_answered++;
+            wire_frame_init_response(resp, req, WIRE_ERR_UNKNOWN_PRODUCER, "fake: forgotten");
+            return;
+        }
         if (k->seq == h.base_sequence && k->count == h.record_count) {
             f->duplicates_answered++;
             resp->body.produce_resp.base_offset = k->base_offset;
@@ -707,6 +716,69 @@ START_TEST(unknown_producer_gets_a_new_id_and_renumbers_from_zero)
 }
 END_TEST
 
+/*
+ * A batch is appended but its answer is lost (outcome unknown); then the
+ * partition forgets the producer. The retry gets UNKNOWN_PRODUCER, and
+ * under a new id the broker could not recognise it: the batch must be
+ * reported TIMEOUT (outcome unknown), never resent, so no record is stored
+ * twice. The other records are delivered once, in order.
+ */
+START_TEST(a_forgotten_producer_never_resends_an_unknown_outcome)
+{
+    static struct fake f;
+    memset(&f, 0, sizeof(f));
+    f.forget_on_retry = true;
+    fake_start(&f);
+    struct raftmq_producer_config c;
+    config_for_tests(&c);
+    c.brokers = f.endpoint;
+    c.batch_bytes_max = 1024;
+    c.linger_ms = 1;
+    c.request_timeout_ms = 2000;
+    raftmq_producer *p = open_producer(&c);
+    for (uint32_t i = 0; i < 600; i++) {
+        char value[16];
+        int len = snprintf(value, sizeof(value), "%u", i);
+        struct raftmq_message m;
+        memset(&m, 0, sizeof(m));
+        m.topic = "f";
+        m.partition = RAFTMQ_PARTITION_ANY;
+        m.value = value;
+        m.value_len = (size_t)len;
+        m.opaque = (void *)(uintptr_t)i;
+        if (i == 100) {
+            /* Records 0..99 settled first, so the lost answer is a batch after sequence 0. */
+            ck_assert_int_eq(raftmq_producer_flush(p, 20000), RAFTMQ_OK);
+            raftmq_producer_test_drop_responses(p, 1);
+        }
+        ck_assert_int_eq(raftmq_producer_send(p, &m), RAFTMQ_OK);
+    }
+    ck_assert_int_eq(raftmq_producer_flush(p, 20000), RAFTMQ_OK);
+    raftmq_producer_close(p);
+    fake_stop(&f);
+    ck_assert_uint_eq(report_count, 600);
+    uint32_t timed_out = 0;
+    bool delivered[600] = {false};
+    for (size_t r = 0; r < report_count; r++) {
+        if (reports[r].error == RAFTMQ_ERR_TIMEOUT) {
+            timed_out++;
+            continue;
+        }
+        ck_assert_msg(reports[r].error == RAFTMQ_OK, "record %zu: %s", r,
+                      raftmq_err_name(reports[r].error));
+        ck_assert_int_ge(reports[r].offset, 0);
+        ck_assert_int_lt(reports[r].offset, (int64_t)f.log_len);
+        /* Delivered at the offset that holds it. */
+        ck_assert_uint_eq(f.log[reports[r].offset], (uint32_t)(uintptr_t)reports[r].opaque);
+        delivered[(uintptr_t)reports[r].opaque] = true;
+    }
+    ck_assert_uint_gt(timed_out, 0);
+    ck_assert(!delivered[100]);
+    /* Nothing stored twice: the forgotten batch is in the log once, from its first attempt. */
+    assert_log_exactly_once(&f, 600);
+}
+END_TEST
+
 START_TEST(dropped_answers_and_not_leader_neither_duplicate_nor_reorder)
 {
     static struct fake f;
@@ -747,6 +819,7 @@ Suite *producer_suite(void)
     TCase *idem = tcase_create("idempotence");
     tcase_set_timeout(idem, 60);
     tcase_add_test(idem, unknown_producer_gets_a_new_id_and_renumbers_from_zero);
+    tcase_add_test(idem, a_forgotten_producer_never_resends_an_unknown_outcome);
     tcase_add_test(idem, dropped_answers_and_not_leader_neither_duplicate_nor_reorder);
     suite_add_tcase(s, idem);
     return s;
