@@ -164,7 +164,7 @@ test-build: raft-purity $(UNIT_TESTS) $(FUZZERS) build $(BIN)/raftmq-sim-bug $(B
             $(BIN)/raftmq-testclient
 
 # The last line is a plain "tests: N passed, 0 failed" summary (unit checks,
-# simulator runs, fuzz targets and cluster tests) for CI; any failure stops
+# simulator runs, fuzz targets, cluster tests and the install check) for CI; any failure stops
 # the run with a non-zero status.
 test-run: test-build
 	@echo "== unit tests (ASan+UBSan+LSan): $(UNIT_TESTS) =="
@@ -177,9 +177,11 @@ test-run: test-build
 	@$(MAKE) --no-print-directory fuzz-smoke
 	@echo "== cluster tests: real brokers (ASan+UBSan) on 127.0.0.1 =="
 	@set -o pipefail; $(MAKE) --no-print-directory cluster-test 2>&1 | tee $(TST)/cluster-tests.log
+	@echo "== libraftmq installed into a scratch prefix, an application built against it =="
+	@BUILD=$(BUILD) tests/install/check.sh
 	@checks=$$(sed -n 's/.*Checks: \([0-9]*\),.*/\1/p' $(TST)/unit-tests.log | tail -n 1); \
 	    cluster=$$(sed -n 's/^cluster tests: \([0-9]*\) passed.*/\1/p' $(TST)/cluster-tests.log); \
-	    echo "tests: $$(( checks + 3 + $(words $(FUZZ_TARGETS)) + cluster )) passed, 0 failed"
+	    echo "tests: $$(( checks + 4 + $(words $(FUZZ_TARGETS)) + cluster )) passed, 0 failed"
 
 fuzz: $(FUZZERS)
 
@@ -434,6 +436,47 @@ $(TST)/bin/raftmq-consume: $(TST)/obj/consumers/consume.o $(CLIENT_LIB_TEST)
 tools-test: $(TOOLS_TEST)
 .PHONY: tools-test
 # ---- end command-line tools ----------------------------------------------------
+
+# ---- libraftmq producer check (tests/cluster/test_library_producer.sh) ---------
+# raftmq-producer-check drives the producer of libraftmq against real brokers
+# and reads the log back at wire level. A test tool: the release build comes
+# with `make build`, the sanitizer build with `make test-build` (the cluster
+# test prefers it). The unit tests (tests/unit/test_producer.c) link the
+# producer too.
+PRODUCER_CHECK := $(BIN)/raftmq-producer-check
+PRODUCER_CHECK_TEST := $(TST)/bin/raftmq-producer-check
+build: $(PRODUCER_CHECK)
+test-build: $(PRODUCER_CHECK_TEST)
+cluster-test: $(PRODUCER_CHECK_TEST)
+
+$(PRODUCER_CHECK): $(REL)/obj/tests/cluster/producer_check.o $(CLIENT_LIB)
+	$(call link_tool,$(RELEASE_CFLAGS))
+$(PRODUCER_CHECK_TEST): $(TST)/obj/tests/cluster/producer_check.o $(CLIENT_LIB_TEST)
+	$(call link_tool,$(TEST_CFLAGS))
+
+$(UNIT_TESTS): $(TST)/obj/producers/producer.o
+# ---- end libraftmq producer check ------------------------------------------------
+
+# ---- consumer: raftmq-consume's formats, raftmq-consumer-check ------------------
+# raftmq-consume's output formats (-f, --json) are consumers/consume_format.c,
+# unit-tested with the consumer library (tests/unit/test_consumer.c).
+# raftmq-consumer-check drives the consumer API against real brokers in
+# tests/cluster/test_library_consumer.sh (a test tool: built, not installed).
+$(BIN)/raftmq-consume: $(REL)/obj/consumers/consume_format.o
+$(TST)/bin/raftmq-consume: $(TST)/obj/consumers/consume_format.o
+$(UNIT_TESTS): $(TST)/obj/consumers/consume_format.o $(TST)/obj/consumers/consumer.o $(CLIENT_LIB_TEST)
+
+$(BIN)/raftmq-consumer-check: $(REL)/obj/tests/cluster/consumer_check.o \
+                              $(CLUSTER_COMMON_SRC:%.c=$(REL)/obj/%.o) $(CLIENT_LIB)
+	$(call link_tool,$(RELEASE_CFLAGS))
+$(TST)/bin/raftmq-consumer-check: $(TST)/obj/tests/cluster/consumer_check.o \
+                                  $(CLUSTER_COMMON_SRC:%.c=$(TST)/obj/%.o) $(CLIENT_LIB_TEST)
+	$(call link_tool,$(TEST_CFLAGS))
+
+build: $(BIN)/raftmq-consumer-check
+test-build: $(TST)/bin/raftmq-consumer-check
+cluster-test: $(TST)/bin/raftmq-consumer-check $(BIN)/raftmq-consume $(BIN)/raftmq-produce
+# ---- end consumer ---------------------------------------------------------------
 
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_SRC) $(wildcard wire/*.h raft/*.h broker/*.h)
 	@mkdir -p $(@D)

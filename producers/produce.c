@@ -1,6 +1,5 @@
-/* raftmq-produce: one record per input line, batched per partition, pipelined, retried until acknowledged. */
+/* raftmq-produce: one record per input line, sent through the libraftmq producer. */
 #define _GNU_SOURCE /* memmem */
-#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -9,53 +8,38 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "wire/batch.h"
-#include "wire/client.h"
+#include "producers/producer_internal.h"
+#include "wire/limits.h"
+#include "wire/raftmq.h"
 #include "wire/tool.h"
 
 /*
- * How it works:
- *
- *   input lines -> per-partition buffer -> sealed batch -> PRODUCE -> ack
- *
- * A partition's buffer is sealed into a record batch when it holds
- * PRODUCE_BATCH_BYTES of keys and values or PRODUCE_BATCH_RECORDS records,
- * when its oldest record has waited --linger ms, or at the end of the input.
- * Sealed batches keep their encoded bytes until acknowledged, so a retry
- * resends exactly the same batch. Up to --in-flight PRODUCE requests are on
- * the wire at once (--sync: one record at a time, each acknowledged before
- * the next line is read).
- *
- * The main loop never blocks on one thing for long: it alternates between
- * the input (poll on its descriptor) and the broker replies
- * (wire_client_poll), and every wait is bounded by the next timer (a
- * linger expiry or a retry).
+ * The library does the batching, pipelining, retries and idempotence
+ * (docs/client.md, "Producer"); this tool turns lines into records, gives
+ * each record its input line number as the delivery report's opaque, and
+ * reports failures by line number. The main loop alternates between the
+ * input (poll on its descriptor) and raftmq_producer_poll, so linger and
+ * retries keep running while the input is quiet.
  */
 
-#define PRODUCE_BATCH_BYTES (64u * WIRE_KIB)
-#define PRODUCE_BATCH_RECORDS 1000u
-#define PRODUCE_IN_FLIGHT_DEFAULT 16u
+#define PRODUCE_IN_FLIGHT_DEFAULT 5u
 #define PRODUCE_IN_FLIGHT_MAX 256u
+#define PRODUCE_IN_FLIGHT_LIBRARY_MAX 5u
 #define PRODUCE_TIMEOUT_MS_DEFAULT 30000u
 #define PRODUCE_TIMEOUT_MS_MAX (24u * 3600u * 1000u)
 #define PRODUCE_LINGER_MS_DEFAULT 5u
 #define PRODUCE_LINGER_MS_MAX 60000u
-/* Input is not read while this much is buffered, sealed or in flight. */
-#define PRODUCE_BUFFERED_BYTES_MAX (32u * WIRE_MIB)
 /* What the broker may take to commit one request before answering TIMEOUT. */
 #define PRODUCE_REQUEST_TIMEOUT_MS 10000u
-/* Extra wait for the answer beyond the broker's own timeout. */
-#define PRODUCE_ANSWER_MARGIN_MS 2000u
-#define PRODUCE_BACKOFF_MS_MIN 50u
-#define PRODUCE_BACKOFF_MS_MAX 1000u
 #define PRODUCE_LINE_LINES_SHOWN 8u
 #define PRODUCE_BROKERS_BYTES (16u * 1024u)
 /* The longest input line: a record's value can never be larger. */
 #define PRODUCE_LINE_BYTES_MAX WIRE_RECORD_BYTES_MAX
 #define PRODUCE_READ_CHUNK (64u * WIRE_KIB)
+#define PRODUCE_PROGRESS_MS 250
+#define PRODUCE_MESSAGE_BYTES 400u
 
 struct produce_opts {
     char brokers[PRODUCE_BROKERS_BYTES];
@@ -69,61 +53,32 @@ struct produce_opts {
     uint32_t linger_ms;
     uint32_t timeout_ms;
     uint32_t in_flight;
-    uint32_t header_count;
-    struct wire_header headers[WIRE_HEADERS_MAX];
+    bool compression_none;
+    bool no_idempotence;
+    bool progress;
+    size_t header_count;
+    struct raftmq_header headers[WIRE_HEADERS_MAX];
+    char header_names[WIRE_HEADERS_MAX][WIRE_HEADER_NAME_BYTES_MAX + 1];
 };
 
-/* A record waiting in a partition buffer; key and value are offsets into the buffer's data. */
-struct pending_record {
-    uint64_t line;
-    int64_t timestamp;
-    bool has_key;
-    uint32_t key_off, key_len;
-    uint32_t value_off, value_len;
+/* Consecutive failed records with the same partition and reason, printed as one line. */
+struct failure_group {
+    uint32_t count;
+    int32_t partition;
+    uint64_t lines[PRODUCE_LINE_LINES_SHOWN];
+    char why[PRODUCE_MESSAGE_BYTES];
 };
 
-struct partition_buffer {
-    uint8_t *data;
-    size_t data_len, data_cap;
-    struct pending_record *records;
-    uint32_t count, records_cap;
-    int64_t oldest_ms; /* arrival of records[0] (the linger clock) */
-};
-
-/* A sealed batch, waiting to be sent, in flight, or waiting for a retry. */
-struct sealed_batch {
-    struct sealed_batch *next; /* in the send queue */
-    uint32_t partition;
-    uint8_t *bytes;
-    size_t len;
-    uint32_t record_count;
-    uint64_t *lines;        /* input line of each record */
-    uint64_t payload_bytes; /* keys and values */
-    int64_t deadline_ms;    /* give up after this */
-    int64_t retry_at_ms;
-    uint32_t attempts;
-    char last_error[256];
-};
-
-struct producer {
+struct produce {
     struct produce_opts o;
-    struct wire_client *client;
+    raftmq_producer *producer;
     uint32_t partition_count;
-    struct partition_buffer *buffers;
     uint32_t round_robin;
-    /* The send queue: oldest first; a retry goes back to the front. */
-    struct sealed_batch *queue_head, *queue_tail;
-    uint32_t in_flight;
-    size_t buffered_bytes; /* in buffers, queued and in flight */
-    /* Encoding scratch: one maximal batch. */
-    uint8_t *scratch;
-    bool refresh_wanted;
-    int64_t last_refresh_ms;
-    bool topic_gone;
-    /* Counters for the summary. */
-    uint64_t records_acked;
-    uint64_t bytes_acked;
-    uint64_t records_failed;
+    uint64_t records_failed; /* delivery reports with an error, and lines never sent */
+    struct failure_group group;
+    bool show_progress;
+    int64_t last_progress_ms;
+    int64_t start_ms;
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -133,7 +88,8 @@ static void print_help(void)
     printf(
         "Usage: raftmq-produce [-b BROKERS] -t TOPIC [-p PARTITION] [-k KEY | -K DELIM]\n"
         "                      [-H NAME=VALUE ...] [--file PATH] [--sync] [--linger MS]\n"
-        "                      [--timeout MS] [--in-flight N]\n"
+        "                      [--timeout MS] [--in-flight N] [--compression none|lz4]\n"
+        "                      [--no-idempotence] [--progress]\n"
         "\n"
         "Sends one record per input line (standard input, or --file) to TOPIC. The\n"
         "newline is not part of the record; every line, empty ones included, is a record.\n"
@@ -151,13 +107,20 @@ static void print_help(void)
         "                       add this header to every record (repeatable, at most %u)\n"
         "      --file PATH      read lines from PATH instead of standard input\n"
         "      --sync           send each record alone and wait for its acknowledgement\n"
-        "                       before reading the next line (slow; keeps order across retries)\n"
+        "                       before sending the next line (slow)\n"
         "      --linger MS      wait up to MS ms for more records before sending a partial\n"
-        "                       batch (default %u); a batch is sent at once when it reaches\n"
-        "                       %u KiB of keys and values or %u records\n"
+        "                       batch (default %u); a batch is sent at once when it holds\n"
+        "                       128 KiB of encoded records\n"
         "      --timeout MS     give up on a record not acknowledged MS ms after it was read,\n"
         "                       retries included (default %u); also bounds the start-up\n"
-        "      --in-flight N    PRODUCE requests on the wire at once (default %u, max %u)\n"
+        "      --in-flight N    PRODUCE requests on the wire per partition (default %u;\n"
+        "                       values above %u mean %u; 1 without idempotence)\n"
+        "      --compression none|lz4\n"
+        "                       compress each batch with LZ4 (default) or not at all; a\n"
+        "                       batch LZ4 cannot shrink is sent uncompressed\n"
+        "      --no-idempotence do not use a producer id: a retry after a lost answer may\n"
+        "                       then store a record twice\n"
+        "      --progress       a live progress line on stderr (only when it is a terminal)\n"
         "  -h, --help           this help\n"
         "\n"
         "Partitioner (without -p): a record with a key goes to partition\n"
@@ -168,269 +131,171 @@ static void print_help(void)
         "\n"
         "Delivery: a record counts as sent once the partition's leader has committed it\n"
         "on a majority of replicas. NOT_LEADER, LEADER_NOT_AVAILABLE, TIMEOUT,\n"
-        "BACKPRESSURE and lost connections are retried with backoff until --timeout. A\n"
-        "retry after a TIMEOUT or a lost connection may store a record twice, and with\n"
-        "several requests in flight a retried batch may land after later ones.\n"
+        "BACKPRESSURE and lost connections are retried with backoff until --timeout.\n"
+        "The producer is idempotent: retries neither duplicate nor reorder records\n"
+        "(with --no-idempotence one request per partition is in flight, so order is\n"
+        "kept, but a retry after a lost answer may store a record twice).\n"
         "Failures are reported on stderr with their input line numbers; at the end a\n"
-        "summary line (records acknowledged, bytes of keys and values, seconds) goes to\n"
-        "stderr.\n"
+        "summary line (records acknowledged, bytes of keys and values, seconds,\n"
+        "records per second) goes to stderr.\n"
         "\n"
         "Examples:\n"
         "  echo hello | raftmq-produce -b 127.0.0.1:9292 -t orders\n"
         "  printf 'user1:login\\nuser2:logout\\n' | raftmq-produce -b 127.0.0.1:9292 -t orders -K :\n"
         "  raftmq-produce -b 127.0.0.1:9292 -t orders -p 0 -H source=batch --file events.txt\n"
+        "  raftmq-produce -t orders --progress --file big.txt\n"
         "\n"
         "Exit status: 0 every record acknowledged, 1 some record was not (or the brokers\n"
         "were unreachable, the topic or partition unknown), 2 bad command line.\n",
-        WIRE_HEADERS_MAX, PRODUCE_LINGER_MS_DEFAULT, PRODUCE_BATCH_BYTES / WIRE_KIB,
-        PRODUCE_BATCH_RECORDS, PRODUCE_TIMEOUT_MS_DEFAULT, PRODUCE_IN_FLIGHT_DEFAULT,
-        PRODUCE_IN_FLIGHT_MAX);
+        WIRE_HEADERS_MAX, PRODUCE_LINGER_MS_DEFAULT, PRODUCE_TIMEOUT_MS_DEFAULT,
+        PRODUCE_IN_FLIGHT_DEFAULT, PRODUCE_IN_FLIGHT_LIBRARY_MAX, PRODUCE_IN_FLIGHT_LIBRARY_MAX);
 }
 
 /* ---- failures -------------------------------------------------------------------- */
 
-/* "lines 3, 5, 9 and 120 more" for a batch's records. */
-static void describe_lines(const uint64_t *lines, uint32_t count, char *buf, size_t cap)
+static void group_print(struct produce *pr)
 {
-    size_t used = (size_t)snprintf(buf, cap, "%s ", count == 1 ? "line" : "lines");
-    for (uint32_t i = 0; i < count && i < PRODUCE_LINE_LINES_SHOWN && used < cap; i++) {
-        int w = snprintf(buf + used, cap - used, "%s%" PRIu64, i > 0 ? ", " : "", lines[i]);
+    struct failure_group *g = &pr->group;
+    if (g->count == 0)
+        return;
+    char which[256];
+    size_t used = (size_t)snprintf(which, sizeof(which), "%s ", g->count == 1 ? "line" : "lines");
+    uint32_t shown = g->count < PRODUCE_LINE_LINES_SHOWN ? g->count : PRODUCE_LINE_LINES_SHOWN;
+    for (uint32_t i = 0; i < shown && used < sizeof(which); i++) {
+        int w = snprintf(which + used, sizeof(which) - used, "%s%" PRIu64, i > 0 ? ", " : "",
+                         g->lines[i]);
         if (w > 0)
             used += (size_t)w;
     }
-    if (count > PRODUCE_LINE_LINES_SHOWN && used < cap)
-        snprintf(buf + used, cap - used, " and %" PRIu32 " more",
-                 count - PRODUCE_LINE_LINES_SHOWN);
-}
-
-static void fail_lines(struct producer *p, const uint64_t *lines, uint32_t count,
-                       uint32_t partition, const char *why)
-{
-    char which[256];
-    describe_lines(lines, count, which, sizeof(which));
-    tool_error("%s (partition %" PRIu32 "): not acknowledged: %s", which, partition, why);
-    p->records_failed += count;
-}
-
-/* ---- the send queue ---------------------------------------------------------------- */
-
-static void queue_push_back(struct producer *p, struct sealed_batch *b)
-{
-    b->next = NULL;
-    if (p->queue_tail != NULL)
-        p->queue_tail->next = b;
+    if (g->count > PRODUCE_LINE_LINES_SHOWN && used < sizeof(which))
+        snprintf(which + used, sizeof(which) - used, " and %" PRIu32 " more",
+                 g->count - PRODUCE_LINE_LINES_SHOWN);
+    if (pr->show_progress)
+        fputs("\r\033[K", stderr);
+    if (g->partition >= 0)
+        tool_error("%s (partition %" PRId32 "): not acknowledged: %s", which, g->partition, g->why);
     else
-        p->queue_head = b;
-    p->queue_tail = b;
+        tool_error("%s: not sent: %s", which, g->why);
+    g->count = 0;
 }
 
-static void queue_push_front(struct producer *p, struct sealed_batch *b)
+/* Counts a failed line and groups it with the previous one when partition and reason match. */
+static void fail_line(struct produce *pr, uint64_t line, int32_t partition, const char *why)
 {
-    b->next = p->queue_head;
-    p->queue_head = b;
-    if (p->queue_tail == NULL)
-        p->queue_tail = b;
-}
-
-static void batch_free(struct producer *p, struct sealed_batch *b)
-{
-    p->buffered_bytes -= b->len;
-    free(b->bytes);
-    free(b->lines);
-    free(b);
-}
-
-/* ---- sealing ------------------------------------------------------------------------- */
-
-/* Copies the builder's finished batch into a new sealed batch and queues it. */
-static int queue_built(struct producer *p, struct wire_batch_builder *bld, uint32_t partition,
-                       const uint64_t *lines, uint64_t payload_bytes)
-{
-    struct wire_bytes out;
-    int rc = wire_batch_builder_finish(bld, NULL, 0, &out);
-    if (rc != WIRE_OK)
-        return rc;
-    struct sealed_batch *b = calloc(1, sizeof(*b));
-    uint32_t count = wire_batch_builder_count(bld);
-    if (b != NULL) {
-        b->bytes = malloc(out.len);
-        b->lines = malloc(count * sizeof(*b->lines));
+    struct failure_group *g = &pr->group;
+    pr->records_failed++;
+    if (g->count > 0 && (g->partition != partition || strcmp(g->why, why) != 0))
+        group_print(pr);
+    if (g->count == 0) {
+        g->partition = partition;
+        snprintf(g->why, sizeof(g->why), "%s", why);
     }
-    if (b == NULL || b->bytes == NULL || b->lines == NULL) {
-        if (b != NULL) {
-            free(b->bytes);
-            free(b->lines);
-        }
-        free(b);
-        return WIRE_ERR_UNKNOWN;
-    }
-    memcpy(b->bytes, out.ptr, out.len);
-    memcpy(b->lines, lines, count * sizeof(*lines));
-    b->len = out.len;
-    b->partition = partition;
-    b->record_count = count;
-    b->payload_bytes = payload_bytes;
-    b->deadline_ms = tool_now_ms() + p->o.timeout_ms;
-    b->retry_at_ms = 0;
-    p->buffered_bytes += b->len;
-    queue_push_back(p, b);
-    return WIRE_OK;
+    if (g->count < PRODUCE_LINE_LINES_SHOWN)
+        g->lines[g->count] = line;
+    g->count++;
+}
+
+static void on_delivery(const struct raftmq_delivery *d, void *opaque)
+{
+    struct produce *pr = opaque;
+    if (d->error == RAFTMQ_OK)
+        return;
+    char why[PRODUCE_MESSAGE_BYTES];
+    snprintf(why, sizeof(why), "%s (%s)", d->error_message, raftmq_err_name(d->error));
+    fail_line(pr, (uint64_t)(uintptr_t)d->opaque, d->partition, why);
+}
+
+static void progress(struct produce *pr, bool force)
+{
+    if (!pr->show_progress)
+        return;
+    int64_t now = tool_now_ms();
+    if (!force && now - pr->last_progress_ms < PRODUCE_PROGRESS_MS)
+        return;
+    pr->last_progress_ms = now;
+    struct raftmq_producer_stats s;
+    raftmq_producer_get_stats(pr->producer, &s);
+    double seconds = (double)(now - pr->start_ms) / 1000.0;
+    fprintf(stderr, "\r\033[K%s: %" PRIu64 " acknowledged, %" PRIu64 " pending, %" PRIu64
+            " failed, %.0f records/s",
+            tool_program(), s.records_acked, raftmq_producer_pending(pr->producer),
+            pr->records_failed, seconds > 0 ? (double)s.records_acked / seconds : 0.0);
+}
+
+/* Serves the producer for up to wait_ms (delivery reports come back through on_delivery). */
+static void serve(struct produce *pr, int wait_ms)
+{
+    raftmq_producer_poll(pr->producer, wait_ms);
+    group_print(pr);
+    progress(pr, false);
+}
+
+/* ---- sending lines ---------------------------------------------------------------------- */
+
+/* Why a send failed: final for this line only (true) or for the whole run (false). */
+static bool error_is_per_record(int rc)
+{
+    return rc == RAFTMQ_ERR_RECORD_TOO_LARGE || rc == RAFTMQ_ERR_LIMIT_EXCEEDED;
 }
 
 /*
- * Turns a partition's buffered records into one or more batches (more only
- * when a large record does not fit beside the others). A record the
- * builder refuses (too large) fails on its own with its line number.
+ * One input line (without its newline) becomes a record. Returns false when
+ * the producer cannot take records any more (the cluster is unreachable, the
+ * topic is gone): the caller stops reading.
  */
-static void seal_partition(struct producer *p, uint32_t partition)
+static bool send_line(struct produce *pr, uint64_t line_no, const uint8_t *line, size_t len)
 {
-    struct partition_buffer *buf = &p->buffers[partition];
-    if (buf->count == 0)
-        return;
-    /* add_line seals at PRODUCE_BATCH_RECORDS, so the line numbers fit. */
-    assert(buf->count <= PRODUCE_BATCH_RECORDS);
-    uint64_t lines[PRODUCE_BATCH_RECORDS];
-    uint32_t in_batch = 0;
-    uint64_t payload = 0;
-    struct wire_batch_builder bld;
-    wire_batch_builder_init(&bld, p->scratch, WIRE_BATCH_BYTES_MAX, WIRE_CODEC_NONE);
-    for (uint32_t i = 0; i < buf->count; i++) {
-        const struct pending_record *r = &buf->records[i];
-        struct wire_record rec = {
-            .timestamp = r->timestamp,
-            .has_key = r->has_key,
-            .key = {buf->data + r->key_off, r->key_len},
-            .value = {buf->data + r->value_off, r->value_len},
-            .header_count = p->o.header_count,
-            .headers = p->o.headers,
-        };
-        int rc = wire_batch_builder_add(&bld, &rec);
-        if (rc == WIRE_ERR_BUFFER_FULL && in_batch > 0) {
-            rc = queue_built(p, &bld, partition, lines, payload);
-            if (rc != WIRE_OK)
-                fail_lines(p, lines, in_batch, partition, wire_strerror(rc));
-            in_batch = 0;
-            payload = 0;
-            wire_batch_builder_init(&bld, p->scratch, WIRE_BATCH_BYTES_MAX, WIRE_CODEC_NONE);
-            rc = wire_batch_builder_add(&bld, &rec);
+    const struct produce_opts *o = &pr->o;
+    struct raftmq_message m;
+    memset(&m, 0, sizeof(m));
+    m.topic = o->topic;
+    m.partition = RAFTMQ_PARTITION_ANY;
+    m.value = line;
+    m.value_len = len;
+    m.headers = o->headers;
+    m.header_count = o->header_count;
+    m.opaque = (void *)(uintptr_t)line_no;
+    if (o->key != NULL) {
+        m.key = o->key;
+        m.key_len = strlen(o->key);
+    } else if (o->delimiter != NULL) {
+        size_t dl = strlen(o->delimiter);
+        const uint8_t *at = dl <= len ? memmem(line, len, o->delimiter, dl) : NULL;
+        if (at != NULL) {
+            m.key = line;
+            m.key_len = (size_t)(at - line);
+            m.value = at + dl;
+            m.value_len = len - m.key_len - dl;
         }
-        if (rc != WIRE_OK) {
-            char why[160];
-            snprintf(why, sizeof(why), "%s (%s)", wire_strerror(rc), wire_err_name(rc));
-            fail_lines(p, &r->line, 1, partition, why);
+    }
+    if (o->has_partition)
+        m.partition = (int32_t)o->partition;
+    else if (m.key == NULL)
+        m.partition = (int32_t)(pr->round_robin++ % pr->partition_count);
+    /* An empty value still needs a non-NULL pointer only when it has bytes. */
+    if (m.value_len == 0)
+        m.value = NULL;
+    for (;;) {
+        int rc = raftmq_producer_send(pr->producer, &m);
+        if (rc == RAFTMQ_OK)
+            break;
+        if (rc == RAFTMQ_ERR_QUEUE_FULL) {
+            serve(pr, 100);
             continue;
         }
-        lines[in_batch++] = r->line;
-        payload += r->key_len + r->value_len;
+        char why[PRODUCE_MESSAGE_BYTES];
+        snprintf(why, sizeof(why), "%s (%s)", raftmq_producer_last_error(pr->producer),
+                 raftmq_err_name(rc));
+        fail_line(pr, line_no, -1, why);
+        return error_is_per_record(rc);
     }
-    if (in_batch > 0) {
-        int rc = queue_built(p, &bld, partition, lines, payload);
-        if (rc != WIRE_OK)
-            fail_lines(p, lines, in_batch, partition, wire_strerror(rc));
-    }
-    p->buffered_bytes -= buf->data_len;
-    buf->count = 0;
-    buf->data_len = 0;
-}
-
-static void seal_all(struct producer *p)
-{
-    for (uint32_t i = 0; i < p->partition_count; i++)
-        seal_partition(p, i);
-}
-
-/* ---- adding records ------------------------------------------------------------------- */
-
-static uint32_t choose_partition(struct producer *p, bool has_key, const uint8_t *key,
-                                 size_t key_len)
-{
-    if (p->o.has_partition)
-        return p->o.partition;
-    if (has_key)
-        return tool_fnv1a32(key, key_len) % p->partition_count;
-    return p->round_robin++ % p->partition_count;
-}
-
-static bool buffer_reserve(struct partition_buffer *buf, size_t more_bytes)
-{
-    if (buf->count == buf->records_cap) {
-        uint32_t cap = buf->records_cap == 0 ? 64 : buf->records_cap * 2;
-        struct pending_record *grown = realloc(buf->records, cap * sizeof(*grown));
-        if (grown == NULL)
+    if (o->sync) {
+        int rc = raftmq_producer_flush(pr->producer, (int)o->timeout_ms + 5000);
+        group_print(pr);
+        if (rc != RAFTMQ_OK)
             return false;
-        buf->records = grown;
-        buf->records_cap = cap;
-    }
-    if (buf->data_len + more_bytes > buf->data_cap) {
-        size_t cap = buf->data_cap == 0 ? 4096 : buf->data_cap;
-        while (cap < buf->data_len + more_bytes)
-            cap *= 2;
-        uint8_t *grown = realloc(buf->data, cap);
-        if (grown == NULL)
-            return false;
-        buf->data = grown;
-        buf->data_cap = cap;
     }
     return true;
-}
-
-/* One input line (without its newline) becomes a record in its partition's buffer. */
-static void add_line(struct producer *p, uint64_t line_no, const uint8_t *line, size_t len)
-{
-    bool has_key = false;
-    const uint8_t *key = NULL, *value = line;
-    size_t key_len = 0, value_len = len;
-    if (p->o.key != NULL) {
-        has_key = true;
-        key = (const uint8_t *)p->o.key;
-        key_len = strlen(p->o.key);
-    } else if (p->o.delimiter != NULL) {
-        size_t dl = strlen(p->o.delimiter);
-        const uint8_t *at = dl <= len ? memmem(line, len, p->o.delimiter, dl) : NULL;
-        if (at != NULL) {
-            has_key = true;
-            key = line;
-            key_len = (size_t)(at - line);
-            value = at + dl;
-            value_len = len - key_len - dl;
-        }
-    }
-    if (key_len > WIRE_KEY_BYTES_MAX) {
-        char why[96];
-        snprintf(why, sizeof(why), "the key is longer than %u bytes", WIRE_KEY_BYTES_MAX);
-        fail_lines(p, &line_no, 1, p->o.has_partition ? p->o.partition : 0, why);
-        return;
-    }
-    uint32_t partition = choose_partition(p, has_key, key, key_len);
-    struct partition_buffer *buf = &p->buffers[partition];
-    size_t bytes = key_len + value_len;
-    /* A record that would push the batch past its size goes into the next one. */
-    if (buf->count > 0 && buf->data_len + bytes > PRODUCE_BATCH_BYTES)
-        seal_partition(p, partition);
-    if (!buffer_reserve(buf, bytes)) {
-        fail_lines(p, &line_no, 1, partition, "out of memory");
-        return;
-    }
-    struct pending_record *r = &buf->records[buf->count];
-    r->line = line_no;
-    r->timestamp = tool_wall_ms();
-    r->has_key = has_key;
-    r->key_off = (uint32_t)buf->data_len;
-    r->key_len = (uint32_t)key_len;
-    if (key_len > 0)
-        memcpy(buf->data + buf->data_len, key, key_len);
-    buf->data_len += key_len;
-    r->value_off = (uint32_t)buf->data_len;
-    r->value_len = (uint32_t)value_len;
-    if (value_len > 0)
-        memcpy(buf->data + buf->data_len, value, value_len);
-    buf->data_len += value_len;
-    p->buffered_bytes += bytes;
-    if (buf->count == 0)
-        buf->oldest_ms = tool_now_ms();
-    buf->count++;
-    if (p->o.sync || buf->count >= PRODUCE_BATCH_RECORDS || buf->data_len >= PRODUCE_BATCH_BYTES)
-        seal_partition(p, partition);
 }
 
 /* ---- input ------------------------------------------------------------------------------ */
@@ -444,12 +309,19 @@ struct line_reader {
     uint64_t line_no;
 };
 
+static void fail_long_line(struct produce *pr, uint64_t line_no)
+{
+    char why[96];
+    snprintf(why, sizeof(why), "the line is longer than %u bytes", PRODUCE_LINE_BYTES_MAX);
+    fail_line(pr, line_no, -1, why);
+}
+
 /*
- * Reads what is available (one read) and hands every complete line to
- * add_line; at EOF a last line without a newline counts too. Returns false
- * on a read error (reported).
+ * Reads what is available (one read) and sends every complete line; at EOF
+ * a last line without a newline counts too. Returns false on a read error
+ * (reported) or when the producer gave up.
  */
-static bool read_input(struct producer *p, struct line_reader *lr)
+static bool read_input(struct produce *pr, struct line_reader *lr)
 {
     if (lr->cap - lr->len < PRODUCE_READ_CHUNK) {
         size_t cap = lr->cap == 0 ? 2 * PRODUCE_READ_CHUNK : lr->cap * 2;
@@ -469,7 +341,7 @@ static bool read_input(struct producer *p, struct line_reader *lr)
     if (n < 0) {
         if (errno == EINTR || errno == EAGAIN)
             return true;
-        tool_error("reading %s: %s", p->o.file != NULL ? p->o.file : "standard input",
+        tool_error("reading %s: %s", pr->o.file != NULL ? pr->o.file : "standard input",
                    strerror(errno));
         return false;
     }
@@ -477,321 +349,69 @@ static bool read_input(struct producer *p, struct line_reader *lr)
         lr->eof = true;
     lr->len += (size_t)n;
     size_t start = 0;
+    bool ok = true;
     for (;;) {
         uint8_t *nl = memchr(lr->buf + start, '\n', lr->len - start);
         if (nl == NULL)
             break;
         size_t line_len = (size_t)(nl - (lr->buf + start));
         lr->line_no++;
-        if (lr->skipping) {
+        if (lr->skipping)
             lr->skipping = false;
-        } else {
-            add_line(p, lr->line_no, lr->buf + start, line_len);
-        }
+        else if (ok)
+            ok = send_line(pr, lr->line_no, lr->buf + start, line_len);
         start += line_len + 1;
     }
     memmove(lr->buf, lr->buf + start, lr->len - start);
     lr->len -= start;
+    if (!ok)
+        return false;
     if (lr->len > PRODUCE_LINE_BYTES_MAX && !lr->skipping) {
-        uint64_t line_no = lr->line_no + 1;
-        char why[96];
-        snprintf(why, sizeof(why), "the line is longer than %u bytes", PRODUCE_LINE_BYTES_MAX);
-        fail_lines(p, &line_no, 1, p->o.has_partition ? p->o.partition : 0, why);
+        fail_long_line(pr, lr->line_no + 1);
         lr->skipping = true;
     }
     if (lr->skipping)
         lr->len = 0; /* the rest of the long line is dropped as it arrives */
     if (lr->eof && lr->len > 0) {
         lr->line_no++;
-        add_line(p, lr->line_no, lr->buf, lr->len);
+        ok = send_line(pr, lr->line_no, lr->buf, lr->len);
         lr->len = 0;
     } else if (lr->eof && lr->skipping) {
         lr->line_no++;
         lr->skipping = false;
     }
-    return true;
+    return ok;
 }
 
-/* ---- sending and acknowledgements ------------------------------------------------------- */
-
-static uint32_t backoff_ms(uint32_t attempts)
+static void run(struct produce *pr, struct line_reader *lr)
 {
-    uint32_t ms = PRODUCE_BACKOFF_MS_MIN;
-    for (uint32_t i = 1; i < attempts && ms < PRODUCE_BACKOFF_MS_MAX; i++)
-        ms *= 2;
-    return ms < PRODUCE_BACKOFF_MS_MAX ? ms : PRODUCE_BACKOFF_MS_MAX;
-}
-
-/* Schedules a retry, or fails the batch when its deadline has passed. */
-static void retry_later(struct producer *p, struct sealed_batch *b, bool at_once, const char *why)
-{
-    snprintf(b->last_error, sizeof(b->last_error), "%s", why);
-    int64_t now = tool_now_ms();
-    if (now >= b->deadline_ms) {
-        char msg[400];
-        snprintf(msg, sizeof(msg), "gave up after %" PRIu32 " attempts within --timeout (last: %s)",
-                 b->attempts, b->last_error);
-        fail_lines(p, b->lines, b->record_count, b->partition, msg);
-        batch_free(p, b);
-        return;
-    }
-    b->retry_at_ms = at_once ? now : now + backoff_ms(b->attempts);
-    if (b->retry_at_ms > b->deadline_ms)
-        b->retry_at_ms = b->deadline_ms;
-    queue_push_front(p, b);
-}
-
-static bool error_is_retriable(uint32_t error)
-{
-    switch (error) {
-    case WIRE_ERR_NOT_LEADER:
-    case WIRE_ERR_LEADER_NOT_AVAILABLE:
-    case WIRE_ERR_TIMEOUT:
-    case WIRE_ERR_BACKPRESSURE:
-    case WIRE_ERR_NOT_ENOUGH_REPLICAS:
-    case WIRE_ERR_SHUTTING_DOWN:
-        return true;
-    default:
-        return false;
-    }
-}
-
-static void on_reply(struct producer *p, struct wire_client_reply *reply)
-{
-    struct sealed_batch *b = reply->user;
-    p->in_flight--;
-    if (reply->status != WIRE_OK) {
-        /* No answer in time or the connection dropped: the outcome is unknown. */
-        wire_client_forget_leader(p->client, p->o.topic, b->partition);
-        p->refresh_wanted = true;
-        char why[300];
-        snprintf(why, sizeof(why), "%s", wire_client_error(p->client));
-        if (reply->status != WIRE_ERR_TIMEOUT) {
-            fail_lines(p, b->lines, b->record_count, b->partition, why);
-            batch_free(p, b);
-            return;
-        }
-        retry_later(p, b, false, why);
-        return;
-    }
-    const struct wire_frame *f = &reply->frame;
-    if (f->error == WIRE_OK) {
-        p->records_acked += b->record_count;
-        p->bytes_acked += b->payload_bytes;
-        batch_free(p, b);
-        return;
-    }
-    char why[400];
-    tool_response_error(f, why, sizeof(why));
-    if (!error_is_retriable(f->error)) {
-        if (f->error == WIRE_ERR_UNKNOWN_TOPIC)
-            p->topic_gone = true;
-        fail_lines(p, b->lines, b->record_count, b->partition, why);
-        batch_free(p, b);
-        return;
-    }
-    bool at_once = false;
-    if (f->error == WIRE_ERR_NOT_LEADER) {
-        wire_client_note_not_leader(p->client, p->o.topic, b->partition, f);
-        /* A named leader is worth trying at once, but only on the first miss. */
-        at_once = f->body.not_leader_detail.leader_id != 0 && b->attempts <= 1;
-        if (!at_once)
-            p->refresh_wanted = true;
-    } else if (f->error == WIRE_ERR_SHUTTING_DOWN || f->error == WIRE_ERR_LEADER_NOT_AVAILABLE) {
-        wire_client_forget_leader(p->client, p->o.topic, b->partition);
-        p->refresh_wanted = true;
-    }
-    retry_later(p, b, at_once, why);
-}
-
-/* Takes every completed request without waiting (wait_ms 0) or waits up to wait_ms for one. */
-static void collect_replies(struct producer *p, uint32_t wait_ms)
-{
-    struct wire_client_reply reply;
-    if (wire_client_poll(p->client, wait_ms, &reply) != WIRE_OK)
-        return;
-    on_reply(p, &reply);
-    while (wire_client_poll(p->client, 0, &reply) == WIRE_OK)
-        on_reply(p, &reply);
-}
-
-static void refresh_metadata(struct producer *p)
-{
-    int64_t now = tool_now_ms();
-    if (!p->refresh_wanted || now - p->last_refresh_ms < 100)
-        return;
-    p->last_refresh_ms = now;
-    p->refresh_wanted = false;
-    uint32_t count = 0;
-    if (wire_client_refresh_metadata(p->client, p->o.topic, 1000) == WIRE_OK &&
-        wire_client_partition_count(p->client, p->o.topic, &count) == WIRE_ERR_UNKNOWN_TOPIC)
-        p->topic_gone = true;
-}
-
-/* Sends queued batches that are due, as long as the in-flight limit allows. */
-static void send_due(struct producer *p)
-{
-    int64_t now = tool_now_ms();
-    struct sealed_batch **link = &p->queue_head;
-    struct sealed_batch *prev = NULL;
-    while (*link != NULL && p->in_flight < p->o.in_flight) {
-        struct sealed_batch *b = *link;
-        if (p->topic_gone) {
-            *link = b->next;
-            if (p->queue_tail == b)
-                p->queue_tail = prev;
-            fail_lines(p, b->lines, b->record_count, b->partition, "the topic no longer exists");
-            batch_free(p, b);
-            continue;
-        }
-        if (b->retry_at_ms > now) {
-            prev = b;
-            link = &b->next;
-            continue;
-        }
-        /* Out of the queue: it is either sent or scheduled again. */
-        *link = b->next;
-        if (p->queue_tail == b)
-            p->queue_tail = prev;
-        b->next = NULL;
-        int64_t left = b->deadline_ms - now;
-        if (left <= 0) {
-            retry_later(p, b, false, b->attempts == 0 ? "never sent" : b->last_error);
-            continue;
-        }
-        uint32_t broker_ms = (uint64_t)left < PRODUCE_REQUEST_TIMEOUT_MS ? (uint32_t)left
-                                                                         : PRODUCE_REQUEST_TIMEOUT_MS;
-        struct wire_bytes batch_bytes = {b->bytes, (uint32_t)b->len};
-        struct wire_frame req;
-        memset(&req, 0, sizeof(req));
-        req.type = WIRE_PRODUCE;
-        req.body.produce_req.topic = (struct wire_bytes){(const uint8_t *)p->o.topic,
-                                                         (uint32_t)strlen(p->o.topic)};
-        req.body.produce_req.partition = b->partition;
-        req.body.produce_req.timeout_ms = broker_ms;
-        req.body.produce_req.batches.count = 1;
-        req.body.produce_req.batches.items = &batch_bytes;
-        b->attempts++;
-        /* The answer may take the broker's timeout plus a margin, but not past the deadline. */
-        uint32_t answer_ms = broker_ms + PRODUCE_ANSWER_MARGIN_MS;
-        if ((int64_t)answer_ms > left)
-            answer_ms = (uint32_t)left;
-        int rc = wire_client_send_routed(p->client, &req, answer_ms, b, NULL);
-        if (rc == WIRE_OK) {
-            p->in_flight++;
-            continue;
-        }
-        char why[400];
-        snprintf(why, sizeof(why), "%s", wire_client_error(p->client));
-        if (rc == WIRE_ERR_LIMIT_EXCEEDED) {
-            b->attempts--;
-            queue_push_front(p, b);
-            return;
-        }
-        if (rc == WIRE_ERR_LEADER_NOT_AVAILABLE || rc == WIRE_ERR_UNKNOWN_TOPIC ||
-            rc == WIRE_ERR_UNKNOWN_PARTITION || rc == WIRE_ERR_TIMEOUT) {
-            /* The cache cannot route it, or the leader did not take the connection. */
-            if (rc == WIRE_ERR_TIMEOUT)
-                wire_client_forget_leader(p->client, p->o.topic, b->partition);
-            p->refresh_wanted = true;
-            retry_later(p, b, false, why);
-        } else {
-            fail_lines(p, b->lines, b->record_count, b->partition, why);
-            batch_free(p, b);
-        }
-        /* The queue changed under us (retry_later pushes to the front): start over. */
-        link = &p->queue_head;
-        prev = NULL;
-        now = tool_now_ms();
-    }
-}
-
-/* The earliest moment something must happen without new input: a linger or a retry. */
-static int64_t next_timer(const struct producer *p)
-{
-    int64_t t = INT64_MAX;
-    for (uint32_t i = 0; i < p->partition_count; i++) {
-        const struct partition_buffer *buf = &p->buffers[i];
-        if (buf->count > 0 && buf->oldest_ms + p->o.linger_ms < t)
-            t = buf->oldest_ms + p->o.linger_ms;
-    }
-    if (p->in_flight < p->o.in_flight) {
-        for (const struct sealed_batch *b = p->queue_head; b != NULL; b = b->next) {
-            if (b->retry_at_ms < t)
-                t = b->retry_at_ms;
-        }
-    }
-    return t;
-}
-
-static void seal_lingering(struct producer *p)
-{
-    int64_t now = tool_now_ms();
-    for (uint32_t i = 0; i < p->partition_count; i++) {
-        if (p->buffers[i].count > 0 && p->buffers[i].oldest_ms + p->o.linger_ms <= now)
-            seal_partition(p, i);
-    }
-}
-
-static bool nothing_left(const struct producer *p)
-{
-    if (p->in_flight > 0 || p->queue_head != NULL)
-        return false;
-    for (uint32_t i = 0; i < p->partition_count; i++) {
-        if (p->buffers[i].count > 0)
-            return false;
-    }
-    return true;
-}
-
-static void run(struct producer *p, struct line_reader *lr)
-{
-    bool input_open = true;
     for (;;) {
-        if (stop_requested && input_open) {
+        if (stop_requested) {
             /* Ctrl-C: read no more, deliver what was read. */
-            input_open = false;
+            if (pr->show_progress)
+                fputs("\r\033[K", stderr);
             tool_error("interrupted: sending what was read so far");
-        }
-        if (!input_open)
-            seal_all(p);
-        seal_lingering(p);
-        refresh_metadata(p);
-        send_due(p);
-        if (!input_open && nothing_left(p))
             return;
-
-        int64_t now = tool_now_ms();
-        int64_t timer = next_timer(p);
-        long until_timer = timer == INT64_MAX ? 1000 : (long)(timer - now);
-        if (until_timer < 0)
-            until_timer = 0;
-        if (until_timer > 1000)
-            until_timer = 1000;
-        /* --sync reads the next line only once everything before it is acknowledged. */
-        bool may_read = input_open && p->buffered_bytes < PRODUCE_BUFFERED_BYTES_MAX &&
-                        (!p->o.sync || nothing_left(p));
-        if (may_read) {
-            struct pollfd pfd = {lr->fd, POLLIN, 0};
-            int ready = poll(&pfd, 1, p->in_flight > 0 ? 0 : (int)until_timer);
-            if (ready > 0) {
-                if (!read_input(p, lr))
-                    input_open = false;
-                else if (lr->eof)
-                    input_open = false;
-                collect_replies(p, 0);
-                continue;
-            }
-            if (p->in_flight > 0)
-                collect_replies(p, until_timer < 10 ? (uint32_t)until_timer : 10u);
+        }
+        /* With records pending, do not sit in the input's poll: the producer needs serving. */
+        bool busy = raftmq_producer_pending(pr->producer) > 0;
+        struct pollfd pfd = {lr->fd, POLLIN, 0};
+        int ready = poll(&pfd, 1, busy ? 0 : 100);
+        if (ready > 0) {
+            if (!read_input(pr, lr) || lr->eof)
+                return;
+            if (busy)
+                serve(pr, 0);
             continue;
         }
-        if (p->in_flight > 0) {
-            collect_replies(p, (uint32_t)until_timer);
-        } else if (until_timer > 0) {
-            struct timespec ts = {until_timer / 1000, (until_timer % 1000) * 1000000L};
-            nanosleep(&ts, NULL);
+        if (ready < 0 && errno != EINTR) {
+            tool_error("waiting for input: %s", strerror(errno));
+            return;
         }
+        if (busy)
+            serve(pr, 10);
+        else
+            progress(pr, false);
     }
 }
 
@@ -803,6 +423,9 @@ enum {
     OPT_LINGER,
     OPT_TIMEOUT,
     OPT_IN_FLIGHT,
+    OPT_COMPRESSION,
+    OPT_NO_IDEMPOTENCE,
+    OPT_PROGRESS,
 };
 
 static int parse_header(struct produce_opts *o, const char *arg)
@@ -819,9 +442,13 @@ static int parse_header(struct produce_opts *o, const char *arg)
                                 WIRE_HEADER_VALUE_BYTES_MAX);
     if (o->header_count >= WIRE_HEADERS_MAX)
         return tool_usage_error("-H: more than %u headers", WIRE_HEADERS_MAX);
-    struct wire_header *h = &o->headers[o->header_count++];
-    h->name = (struct wire_bytes){(const uint8_t *)arg, (uint32_t)name_len};
-    h->value = (struct wire_bytes){(const uint8_t *)eq + 1, (uint32_t)value_len};
+    char *name = o->header_names[o->header_count];
+    memcpy(name, arg, name_len);
+    name[name_len] = '\0';
+    struct raftmq_header *h = &o->headers[o->header_count++];
+    h->name = name;
+    h->value = eq + 1;
+    h->value_len = value_len;
     return TOOL_EXIT_OK;
 }
 
@@ -839,6 +466,9 @@ static int parse_args(int argc, char **argv, struct produce_opts *o)
         {"linger", required_argument, NULL, OPT_LINGER},
         {"timeout", required_argument, NULL, OPT_TIMEOUT},
         {"in-flight", required_argument, NULL, OPT_IN_FLIGHT},
+        {"compression", required_argument, NULL, OPT_COMPRESSION},
+        {"no-idempotence", no_argument, NULL, OPT_NO_IDEMPOTENCE},
+        {"progress", no_argument, NULL, OPT_PROGRESS},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -891,6 +521,20 @@ static int parse_args(int argc, char **argv, struct produce_opts *o)
             if (!tool_parse_u32(optarg, "--in-flight", 1, PRODUCE_IN_FLIGHT_MAX, &o->in_flight))
                 return TOOL_EXIT_USAGE;
             break;
+        case OPT_COMPRESSION:
+            if (strcmp(optarg, "none") == 0)
+                o->compression_none = true;
+            else if (strcmp(optarg, "lz4") == 0)
+                o->compression_none = false;
+            else
+                return tool_usage_error("--compression: '%s' is neither none nor lz4", optarg);
+            break;
+        case OPT_NO_IDEMPOTENCE:
+            o->no_idempotence = true;
+            break;
+        case OPT_PROGRESS:
+            o->progress = true;
+            break;
         case 'h':
             print_help();
             exit(TOOL_EXIT_OK);
@@ -911,44 +555,49 @@ static int parse_args(int argc, char **argv, struct produce_opts *o)
         return tool_usage_error("-k and -K exclude each other");
     if (o->key != NULL && strlen(o->key) > WIRE_KEY_BYTES_MAX)
         return tool_usage_error("-k: the key is longer than %u bytes", WIRE_KEY_BYTES_MAX);
-    if (o->sync)
+    if (o->in_flight > PRODUCE_IN_FLIGHT_LIBRARY_MAX)
+        o->in_flight = PRODUCE_IN_FLIGHT_LIBRARY_MAX;
+    if (o->sync || o->no_idempotence)
         o->in_flight = 1;
     if (!tool_brokers(brokers_arg, o->brokers, sizeof(o->brokers)))
         return TOOL_EXIT_USAGE;
     return TOOL_EXIT_OK;
 }
 
-static void producer_free(struct producer *p)
+static int open_producer(struct produce *pr)
 {
-    while (p->queue_head != NULL) {
-        struct sealed_batch *b = p->queue_head;
-        p->queue_head = b->next;
-        batch_free(p, b);
-    }
-    if (p->buffers != NULL) {
-        for (uint32_t i = 0; i < p->partition_count; i++) {
-            free(p->buffers[i].data);
-            free(p->buffers[i].records);
-        }
-    }
-    free(p->buffers);
-    free(p->scratch);
-    wire_client_close(p->client);
+    const struct produce_opts *o = &pr->o;
+    struct raftmq_producer_config cfg;
+    raftmq_producer_config_init(&cfg);
+    cfg.brokers = o->brokers;
+    cfg.linger_ms = o->sync ? 0 : o->linger_ms;
+    cfg.in_flight_per_partition = o->in_flight;
+    cfg.compression = o->compression_none ? RAFTMQ_COMPRESSION_NONE : RAFTMQ_COMPRESSION_LZ4;
+    cfg.idempotence = !o->no_idempotence;
+    cfg.delivery_timeout_ms = o->timeout_ms;
+    cfg.request_timeout_ms = o->timeout_ms < PRODUCE_REQUEST_TIMEOUT_MS ? o->timeout_ms
+                                                                        : PRODUCE_REQUEST_TIMEOUT_MS;
+    cfg.on_delivery = on_delivery;
+    cfg.cb_opaque = pr;
+    char err[256];
+    int rc = raftmq_producer_new(&cfg, &pr->producer, err, sizeof(err));
+    if (rc != RAFTMQ_OK)
+        tool_error("cannot set up the producer: %s", err);
+    return rc;
 }
 
 int main(int argc, char **argv)
 {
     tool_init("raftmq-produce");
-    struct producer p;
-    memset(&p, 0, sizeof(p));
-    int rc = parse_args(argc, argv, &p.o);
+    static struct produce pr; /* large (the header names): not on the stack */
+    int rc = parse_args(argc, argv, &pr.o);
     if (rc != TOOL_EXIT_OK)
         return rc;
     struct line_reader lr = {.fd = STDIN_FILENO};
-    if (p.o.file != NULL) {
-        lr.fd = open(p.o.file, O_RDONLY | O_CLOEXEC);
+    if (pr.o.file != NULL) {
+        lr.fd = open(pr.o.file, O_RDONLY | O_CLOEXEC);
         if (lr.fd < 0) {
-            tool_error("cannot open '%s': %s", p.o.file, strerror(errno));
+            tool_error("cannot open '%s': %s", pr.o.file, strerror(errno));
             return TOOL_EXIT_FAILED;
         }
     }
@@ -956,45 +605,53 @@ int main(int argc, char **argv)
         tool_error("cannot install signal handlers");
         return TOOL_EXIT_FAILED;
     }
-    int64_t start = tool_now_ms();
+    pr.start_ms = tool_now_ms();
+    pr.show_progress = pr.o.progress && isatty(STDERR_FILENO);
     int result = TOOL_EXIT_FAILED;
-    p.client = tool_client_open(p.o.brokers, p.o.timeout_ms, p.o.in_flight);
-    if (p.client == NULL)
+    if (open_producer(&pr) != RAFTMQ_OK)
         goto done;
-    rc = tool_topic_metadata(p.client, p.o.topic, p.o.timeout_ms, &p.partition_count);
-    if (rc == WIRE_ERR_UNKNOWN_TOPIC) {
-        tool_error("unknown topic '%s' (create it with raftmq-admin topic create)", p.o.topic);
-        goto done;
-    }
-    if (rc != WIRE_OK) {
-        tool_error("cannot reach the cluster at %s: %s", p.o.brokers, wire_client_error(p.client));
+    rc = raftmq_producer_partition_count(pr.producer, pr.o.topic, pr.o.timeout_ms,
+                                         &pr.partition_count);
+    if (rc == RAFTMQ_ERR_UNKNOWN_TOPIC) {
+        tool_error("unknown topic '%s' (create it with raftmq-admin topic create)", pr.o.topic);
         goto done;
     }
-    if (p.o.has_partition && p.o.partition >= p.partition_count) {
+    if (rc != RAFTMQ_OK) {
+        tool_error("cannot reach the cluster at %s: %s", pr.o.brokers,
+                   raftmq_producer_last_error(pr.producer));
+        goto done;
+    }
+    if (pr.o.has_partition && pr.o.partition >= pr.partition_count) {
         tool_error("topic '%s' has %" PRIu32 " partitions: -p %" PRIu32 " does not exist",
-                   p.o.topic, p.partition_count, p.o.partition);
+                   pr.o.topic, pr.partition_count, pr.o.partition);
         goto done;
     }
-    p.buffers = calloc(p.partition_count, sizeof(*p.buffers));
-    p.scratch = malloc(WIRE_BATCH_BYTES_MAX);
-    if (p.buffers == NULL || p.scratch == NULL) {
-        tool_error("out of memory");
-        goto done;
+    run(&pr, &lr);
+    /* Every record read gets its report: the library gives up on each at --timeout. */
+    while (raftmq_producer_pending(pr.producer) > 0) {
+        raftmq_producer_flush(pr.producer, 250);
+        group_print(&pr);
+        progress(&pr, false);
     }
-    run(&p, &lr);
-    double seconds = (double)(tool_now_ms() - start) / 1000.0;
+    struct raftmq_producer_stats s;
+    raftmq_producer_get_stats(pr.producer, &s);
+    if (pr.show_progress)
+        fputs("\r\033[K", stderr);
+    double seconds = (double)(tool_now_ms() - pr.start_ms) / 1000.0;
     fprintf(stderr,
             "%s: %" PRIu64 " records acknowledged (%" PRIu64 " bytes of keys and values) in %.2f s"
-            "%s",
-            tool_program(), p.records_acked, p.bytes_acked, seconds,
-            p.records_failed > 0 ? "" : "\n");
-    if (p.records_failed > 0)
-        fprintf(stderr, "; %" PRIu64 " records FAILED\n", p.records_failed);
-    result = p.records_failed == 0 ? TOOL_EXIT_OK : TOOL_EXIT_FAILED;
+            " (%.0f records/s)%s",
+            tool_program(), s.records_acked, s.kv_bytes_acked, seconds,
+            seconds > 0 ? (double)s.records_acked / seconds : 0.0,
+            pr.records_failed > 0 ? "" : "\n");
+    if (pr.records_failed > 0)
+        fprintf(stderr, "; %" PRIu64 " records FAILED\n", pr.records_failed);
+    result = pr.records_failed == 0 ? TOOL_EXIT_OK : TOOL_EXIT_FAILED;
 done:
-    producer_free(&p);
+    raftmq_producer_close(pr.producer);
+    group_print(&pr);
     free(lr.buf);
-    if (p.o.file != NULL && lr.fd >= 0)
+    if (pr.o.file != NULL && lr.fd >= 0)
         close(lr.fd);
     return result;
 }

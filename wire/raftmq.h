@@ -53,6 +53,7 @@ const char *raftmq_version(void);
 #define RAFTMQ_OK 0
 /* Protocol error codes most often seen by applications (full list: docs/protocol.md). */
 #define RAFTMQ_ERR_UNKNOWN 1
+#define RAFTMQ_ERR_LIMIT_EXCEEDED 5 /* e.g. more than 64 headers */
 #define RAFTMQ_ERR_INVALID_REQUEST 20 /* also: a bad argument to a library call */
 #define RAFTMQ_ERR_NOT_LEADER 21
 #define RAFTMQ_ERR_LEADER_NOT_AVAILABLE 22
@@ -290,7 +291,11 @@ struct raftmq_record {
  * the rest zero) and in last_error; the consumer keeps going:
  *   OFFSET_OUT_OF_RANGE (offset_reset ERROR; the partition is paused until
  *   assigned again), CORRUPT_BATCH (a fetched batch failed its CRC or did
- *   not decode; it is fetched again once, then reported).
+ *   not decode; it is fetched again once, then reported, and the partition
+ *   is paused until assigned again), TIMEOUT (no FETCH of the partition has
+ *   succeeded for request_timeout_ms; reported once per request_timeout_ms
+ *   while the consumer keeps trying), UNKNOWN_TOPIC / UNKNOWN_PARTITION
+ *   (the leader said so several times in a row; paused).
  * Leader changes, lost connections and timeouts are retried inside, with
  * the position kept: nothing is skipped or returned twice.
  */

@@ -27,6 +27,8 @@ static const struct {
     {"client", client_suite},
     {"tool", tool_suite},
     {"histogram", histogram_suite},
+    {"producer", producer_suite},
+    {"consumer", consumer_suite},
 };
 
 int main(int argc, char **argv)

@@ -20,5 +20,7 @@ Suite *pstate_suite(void);
 Suite *client_suite(void);
 Suite *tool_suite(void);
 Suite *histogram_suite(void);
+Suite *producer_suite(void);
+Suite *consumer_suite(void);
 
 #endif

@@ -548,6 +548,36 @@ START_TEST(pipelined_answers_match_by_correlation_id)
 }
 END_TEST
 
+/* poll with no time to wait still reads answers that have arrived (no busy 1 ms waits in callers). */
+START_TEST(a_poll_without_waiting_reads_arrived_answers)
+{
+    struct fake f;
+    fake_start(&f);
+    struct wire_client *c = open_with(f.endpoint[1]);
+    for (int i = 0; i < 3; i++) {
+        struct wire_frame req;
+        memset(&req, 0, sizeof(req));
+        req.type = WIRE_LIST_OFFSETS;
+        req.body.list_offsets_req.topic = bytes_of("t");
+        req.body.list_offsets_req.spec = -1;
+        ck_assert_err(wire_client_send(c, f.endpoint[1], &req, 5000, NULL, NULL), WIRE_OK);
+    }
+    int got = 0;
+    for (int attempt = 0; attempt < 5000 && got < 3; attempt++) {
+        struct wire_client_reply r;
+        if (wire_client_poll(c, 0, &r) == WIRE_OK) {
+            ck_assert_err(r.status, WIRE_OK);
+            got++;
+        } else {
+            usleep(1000);
+        }
+    }
+    ck_assert_int_eq(got, 3);
+    wire_client_close(c);
+    fake_stop(&f);
+}
+END_TEST
+
 START_TEST(a_blocking_call_keeps_pipelined_answers_for_poll)
 {
     struct fake f;
@@ -810,6 +840,7 @@ Suite *client_suite(void)
     tcase_add_test(wire, a_dead_broker_gives_timeout_within_the_deadline);
     tcase_add_test(wire, request_follows_metadata_then_not_leader_to_the_leader);
     tcase_add_test(wire, pipelined_answers_match_by_correlation_id);
+    tcase_add_test(wire, a_poll_without_waiting_reads_arrived_answers);
     tcase_add_test(wire, a_blocking_call_keeps_pipelined_answers_for_poll);
     tcase_add_test(wire, an_unanswered_request_completes_as_timeout);
     suite_add_tcase(s, wire);
