@@ -131,13 +131,27 @@ minmax() {
     echo "$("$f" "$lo") – $("$f" "$hi")"
 }
 
-machine_note() { echo "# $1: load average $(cut -d' ' -f1-3 /proc/loadavg)" >&2; }
+# What else the machine is doing, before each benchmark (for the notes of docs/benchmarks.md).
+machine_note() {
+    local others=0 pid p mine
+    for pid in $(pgrep -f raftmq 2>/dev/null); do
+        mine=0
+        for p in "${TC_PIDS[@]}" $$ "$BASHPID"; do [ "$pid" = "$p" ] && mine=1; done
+        [ "$mine" = 0 ] && [ -d "/proc/$pid" ] && ! grep -q standard.sh "/proc/$pid/cmdline" 2>/dev/null &&
+            others=$((others + 1))
+    done
+    OTHERS_MAX=$((others > ${OTHERS_MAX:-0} ? others : ${OTHERS_MAX:-0}))
+    echo "# $1: load average $(cut -d' ' -f1-3 /proc/loadavg), other raftmq processes: $others" >&2
+}
 
 # run_bench ID RUN MODE ARGS...: runs raftmq-bench --json, keeps the figures.
 run_bench() {
     local id=$1 run=$2 out=$TC_TMP/$1.$2.json field value
     shift 2
     [ "$run" = 1 ] && CMD[$id]="raftmq-bench $1 -b \$BROKERS ${*:2} --json"
+    # The previous benchmark's page cache reaches the disk first: its writeback
+    # would stall this one's fdatasyncs (as in cluster_bench.sh).
+    timeout 120 sync
     machine_note "$id run $run"
     log "run $run: raftmq-bench $*"
     timeout --kill-after=30 "$BENCH_TIMEOUT" "$RAFTMQ_BENCH" "$1" -b "$BROKERS" "${@:2}" --json >"$out"
@@ -149,7 +163,7 @@ run_bench() {
         return 1
     fi
     for field in records_per_s mb_per_s latency_us_p50 latency_us_p90 latency_us_p99 \
-        latency_us_p99_9 latency_us_max errors records; do
+        latency_us_p99_9 latency_us_max errors records ack_latency_us_p50 ack_latency_us_p99; do
         value=$(json_field "$field" "$out")
         [ -n "$value" ] && VALUES["$id $field"]="${VALUES["$id $field"]:-} $value"
     done
@@ -254,6 +268,11 @@ table_row() {
     echo "replicas, each after \`fdatasync\`); sync, the same with one record in flight;"
     echo "e2e, from the record's scheduled send time to its arrival at the consumer."
     echo "MB/s: 10^6 bytes of values per second."
+    if [ -n "${VALUES["e2e ack_latency_us_p50"]:-}" ]; then
+        echo "e2e, send to the delivery report (the producer's side of it): p50"
+        echo "$(fmt_us "$(fig e2e ack_latency_us_p50)"), p99 $(fmt_us "$(fig e2e ack_latency_us_p99)")."
+    fi
+    echo "Other raftmq processes on the machine during the runs: at most ${OTHERS_MAX:-0}."
     if [ "$RUNS" -gt 1 ]; then
         echo
         for id in $IDS; do
