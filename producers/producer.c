@@ -1155,6 +1155,22 @@ static int emit_reports(raftmq_producer *p)
 
 /* ---- the event loop -------------------------------------------------------------------------- */
 
+/*
+ * True when a batch sealed now would be sent at once: nothing sealed is
+ * waiting and an in-flight slot is free. While a partition is busy its open
+ * batch keeps growing instead (up to batch_bytes_max): linger is the least
+ * time a record waits for company, and a busy partition batches by itself,
+ * so linger 0 means "send as soon as the partition can", not "one record
+ * per request".
+ */
+static bool partition_idle(const raftmq_producer *p, const struct ppart *pp)
+{
+    const struct pbatch *b = pp->cursor;
+    while (b != NULL && b->state != BATCH_WAITING)
+        b = b->next;
+    return b == NULL && pp->in_flight < p->in_flight_limit && !p->pid_reset;
+}
+
 /* Seals open batches whose linger (or delivery timeout) ran out. */
 static void seal_lingering(raftmq_producer *p, int64_t now)
 {
@@ -1163,7 +1179,7 @@ static void seal_lingering(raftmq_producer *p, int64_t now)
         for (uint32_t k = 0; k < t->partition_count; k++) {
             struct ppart *pp = &t->parts[k];
             if (pp->open_mem != NULL && wire_batch_builder_count(&pp->builder) > 0 &&
-                now - pp->open_since_ms >= (int64_t)p->cfg.linger_ms)
+                now - pp->open_since_ms >= (int64_t)p->cfg.linger_ms && partition_idle(p, pp))
                 seal(p, pp);
         }
     }
@@ -1177,8 +1193,9 @@ static int64_t next_timer(const raftmq_producer *p, int64_t now)
         const struct ptopic *t = p->topics[i];
         for (uint32_t k = 0; k < t->partition_count; k++) {
             const struct ppart *pp = &t->parts[k];
+            /* A busy partition's open batch waits for an answer, not a timer. */
             if (pp->open_mem != NULL && wire_batch_builder_count(&pp->builder) > 0 &&
-                pp->open_since_ms + p->cfg.linger_ms < t_next)
+                pp->open_since_ms + p->cfg.linger_ms < t_next && partition_idle(p, pp))
                 t_next = pp->open_since_ms + p->cfg.linger_ms;
             const struct pbatch *b = pp->cursor;
             if (b != NULL && b->state == BATCH_WAITING) {
@@ -1233,6 +1250,8 @@ int raftmq_producer_poll(raftmq_producer *p, int timeout_ms)
         if (p->in_flight_total > 0) {
             /* A wait of 0 still reads answers that already arrived. */
             collect_replies(p, wait < 0 ? 0u : (uint32_t)wait);
+            /* Answers free in-flight slots: what waited for one goes out now. */
+            service(p, now_ms());
         } else {
             sleep_ms(wait);
         }
@@ -1463,7 +1482,8 @@ int raftmq_producer_send(raftmq_producer *p, const struct raftmq_message *msg)
     pp->open_kv_bytes += kv_bytes;
     p->pending_bytes += bytes;
     p->pending_records++;
-    if (p->cfg.linger_ms == 0 || pp->builder.records.len + WIRE_BATCH_HEADER_BYTES >= pp->open_mem_cap) {
+    if (pp->builder.records.len + WIRE_BATCH_HEADER_BYTES >= pp->open_mem_cap ||
+        (p->cfg.linger_ms == 0 && partition_idle(p, pp))) {
         seal(p, pp);
         sealed = true;
     }
