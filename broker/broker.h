@@ -152,6 +152,7 @@ struct group {
     uint64_t hs_saved_version;
     uint64_t saved_at_ms; /* when the last save was requested */
 
+    uint64_t ticks_held_until_ms; /* no ticks before (a new partition's non-preferred replica) */
     raft_id_t leader;   /* as last seen from the core */
     raft_term_t term;
     int role;

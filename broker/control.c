@@ -146,6 +146,13 @@ static void open_topic_groups(struct broker *b, const struct md_topic *t)
             continue; /* logged; this replica stays down, the others serve */
         g->retention_ms = t->retention_ms;
         g->retention_bytes = t->retention_bytes;
+        /* A new partition: its preferred leader campaigns first, so it is
+         * not elected elsewhere and then handed over a second later (two
+         * leader changes that clients feel as a stall). The others hold
+         * their election timers for one maximum timeout; if the preferred
+         * replica is down, the first election is that much later. */
+        if (mp->replicas[0] != b->cfg.node_id && g->stored_last == 0)
+            g->ticks_held_until_ms = b->now_ms + b->cfg.election_timeout_max_ms;
         if (broker_add_group(b, g) != 0) {
             group_close(g, false);
             continue;

@@ -831,7 +831,7 @@ void group_on_durable(struct group *g, raft_index_t durable, uint64_t hardstate_
 
 void group_tick(struct group *g)
 {
-    if (g->failed)
+    if (g->failed || g->b->now_ms < g->ticks_held_until_ms)
         return;
     raft_tick(g->raft);
     if (raft_has_update(g->raft))
