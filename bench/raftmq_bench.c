@@ -15,6 +15,7 @@
 
 #include "bench/histogram.h"
 #include "wire/client.h"
+#include "wire/clock.h"
 #include "wire/raftmq.h"
 #include "wire/tool.h"
 
@@ -126,13 +127,6 @@ static void print_help(void)
 /* ---- time and the stop flag ------------------------------------------------------- */
 
 static volatile sig_atomic_t stop_requested;
-
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 static void sleep_ns(int64_t ns)
 {
@@ -263,7 +257,7 @@ static void on_delivery(const struct raftmq_delivery *d, void *cb_opaque)
 {
     struct producer_thread *t = cb_opaque;
     struct bench_shared *sh = t->sh;
-    int64_t now = now_ns();
+    int64_t now = wire_mono_ns();
     if (d->error == RAFTMQ_OK) {
         int64_t stamp = (int64_t)(uintptr_t)d->opaque;
         histogram_record(t->local, now > stamp ? (uint64_t)(now - stamp) : 0u);
@@ -295,7 +289,7 @@ static void on_delivery(const struct raftmq_delivery *d, void *cb_opaque)
 static void wait_until(struct producer_thread *t, int64_t when)
 {
     for (;;) {
-        int64_t left = when - now_ns();
+        int64_t left = when - wire_mono_ns();
         if (left <= 0 || stop_requested)
             return;
         int ms = (int)(left / 1000000LL);
@@ -308,7 +302,7 @@ static void wait_until(struct producer_thread *t, int64_t when)
             return;
         }
         if (ms == 0)
-            sleep_ns(when - now_ns());
+            sleep_ns(when - wire_mono_ns());
     }
 }
 
@@ -341,7 +335,7 @@ static void *producer_main(void *arg)
             break;
         /* clock_gettime was 13 % of this process's samples in perf (records
          * mode): read it here only when a deadline or a schedule needs it. */
-        int64_t now = o->has_duration || interval_ns > 0 ? now_ns() : 0;
+        int64_t now = o->has_duration || interval_ns > 0 ? wire_mono_ns() : 0;
         if (now >= end)
             break;
         int64_t intended = 0;
@@ -359,7 +353,7 @@ static void *producer_main(void *arg)
             m.key_len = (size_t)n;
         }
         for (;;) {
-            int64_t stamp = interval_ns > 0 ? intended : now_ns();
+            int64_t stamp = interval_ns > 0 ? intended : wire_mono_ns();
             m.opaque = (void *)(uintptr_t)stamp;
             for (int b = 0; b < 8; b++)
                 stamp_bytes[b] = (uint8_t)((uint64_t)stamp >> (8 * b));
@@ -452,12 +446,12 @@ static void *consumer_main(void *arg)
                       ? sh->start_ns + (int64_t)(o->duration_s * 1e9)
                       : INT64_MAX;
     int64_t idle_limit = (int64_t)o->timeout_ms * 1000000LL;
-    int64_t last_record = now_ns();
+    int64_t last_record = wire_mono_ns();
     uint64_t got = 0;
     while (!stop_requested) {
         if (o->has_records && got >= o->records)
             break;
-        int64_t now = now_ns();
+        int64_t now = wire_mono_ns();
         if (now >= end)
             break;
         bool producers_done = atomic_load(&sh->producers_running) == 0;
@@ -476,7 +470,7 @@ static void *consumer_main(void *arg)
         int rc = raftmq_consumer_poll(t->c, 100, &rec);
         if (rc == RAFTMQ_ERR_NO_RECORD)
             continue;
-        now = now_ns();
+        now = wire_mono_ns();
         if (rc != RAFTMQ_OK) {
             atomic_fetch_add_explicit(&sh->errors, 1, memory_order_relaxed);
             note_error(sh, false, "consume %s partition %" PRId32 ": %s: %s",
@@ -1110,7 +1104,7 @@ int main(int argc, char **argv)
     sigaddset(&stop_signals, SIGINT);
     sigaddset(&stop_signals, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &stop_signals, &previous);
-    sh.start_ns = now_ns();
+    sh.start_ns = wire_mono_ns();
     atomic_store(&sh.last_done_ns, sh.start_ns);
     atomic_store(&sh.producers_running, 0);
     atomic_store(&sh.threads_running, 0);
@@ -1150,7 +1144,7 @@ int main(int argc, char **argv)
     uint64_t last_done = 0, last_bytes = 0;
     while (atomic_load(&sh.threads_running) > 0) {
         sleep_ns(50 * 1000000LL);
-        int64_t now = now_ns();
+        int64_t now = wire_mono_ns();
         if (now - last_tick >= BENCH_PROGRESS_NS) {
             uint64_t done = atomic_load(&sh.done);
             uint64_t bytes = o->mode == MODE_PRODUCE ? done * o->size : atomic_load(&sh.bytes);

@@ -10,6 +10,7 @@
 
 #include "wire/batch.h"
 #include "wire/client.h"
+#include "wire/clock.h"
 #include "wire/errors.h"
 #include "wire/limits.h"
 #include "wire/validate.h"
@@ -150,18 +151,6 @@ struct raftmq_consumer {
 static char metadata_marker;
 
 /* ---- small helpers ----------------------------------------------------------------- */
-
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static int64_t mono_ms(void)
-{
-    return mono_ns() / 1000000;
-}
 
 static int set_error(raftmq_consumer *c, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -834,7 +823,7 @@ static void on_reply(raftmq_consumer *c, struct wire_client_reply *r, int64_t no
  */
 static void network_step(raftmq_consumer *c, int64_t wait_ms)
 {
-    int64_t now = mono_ms();
+    int64_t now = wire_mono_ms();
     send_metadata(c, now);
     send_fetches(c, now);
     if (wait_ms > 0) {
@@ -853,15 +842,15 @@ static void network_step(raftmq_consumer *c, int64_t wait_ms)
     while (handled < CONSUMER_REPLIES_PER_STEP &&
            wire_client_poll(c->client, handled == 0 ? wait : 0, &reply) == WIRE_OK) {
         handled++;
-        now = mono_ms();
+        now = wire_mono_ms();
         on_reply(c, &reply, now);
     }
     if (handled > 0) {
-        now = mono_ms();
+        now = wire_mono_ms();
         send_metadata(c, now);
         send_fetches(c, now);
     }
-    c->last_network_ns = mono_ns();
+    c->last_network_ns = wire_mono_ns();
 }
 
 /* ---- decoding ------------------------------------------------------------------------ */
@@ -1020,7 +1009,7 @@ int raftmq_consumer_poll(raftmq_consumer *c, int timeout_ms, struct raftmq_recor
     if (c == NULL || rec == NULL)
         return RAFTMQ_ERR_INVALID_REQUEST;
     free_retired(c);
-    int64_t deadline_ns = mono_ns() + (int64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000000;
+    int64_t deadline_ns = wire_mono_ns() + (int64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000000;
     for (;;) {
         if (c->iter_active) {
             if (c->cur == NULL || c->cur->epoch != c->cur_epoch) {
@@ -1032,7 +1021,7 @@ int raftmq_consumer_poll(raftmq_consumer *c, int timeout_ms, struct raftmq_recor
                 continue;
             }
         }
-        int64_t now_ns = mono_ns();
+        int64_t now_ns = wire_mono_ns();
         if (c->ready_head != NULL) {
             /* Keep the pipeline moving while records are handed out. */
             if (now_ns - c->last_network_ns >= CONSUMER_NETWORK_GAP_NS)
@@ -1047,7 +1036,7 @@ int raftmq_consumer_poll(raftmq_consumer *c, int timeout_ms, struct raftmq_recor
         }
         int64_t left_ms = (deadline_ns - now_ns + 999999) / 1000000;
         network_step(c, left_ms > 0 ? left_ms : 0);
-        if (c->ready_head == NULL && mono_ns() >= deadline_ns)
+        if (c->ready_head == NULL && wire_mono_ns() >= deadline_ns)
             return set_error(c, RAFTMQ_ERR_NO_RECORD, "no record within %d ms", timeout_ms);
     }
 }
@@ -1060,9 +1049,9 @@ static int topic_partitions(raftmq_consumer *c, const char *topic, int64_t deadl
 {
     if (wire_client_partition_count(c->client, topic, count) == WIRE_OK && *count > 0)
         return RAFTMQ_OK;
-    int64_t grace_end = mono_ms() + CONSUMER_UNKNOWN_TOPIC_GRACE_MS;
+    int64_t grace_end = wire_mono_ms() + CONSUMER_UNKNOWN_TOPIC_GRACE_MS;
     for (;;) {
-        int64_t left = deadline - mono_ms();
+        int64_t left = deadline - wire_mono_ms();
         if (left <= 0)
             left = 1;
         int rc = wire_client_refresh_metadata(c->client, topic, (uint32_t)left);
@@ -1071,11 +1060,10 @@ static int topic_partitions(raftmq_consumer *c, const char *topic, int64_t deadl
                              c->brokers, wire_client_error(c->client));
         if (wire_client_partition_count(c->client, topic, count) == WIRE_OK && *count > 0)
             return RAFTMQ_OK;
-        int64_t now = mono_ms();
+        int64_t now = wire_mono_ms();
         if (now >= grace_end || now >= deadline)
             return set_error(c, RAFTMQ_ERR_UNKNOWN_TOPIC, "unknown topic '%s'", topic);
-        struct timespec ts = {0, 50 * 1000000L};
-        nanosleep(&ts, NULL);
+        wire_sleep_ms(50);
     }
 }
 
@@ -1090,7 +1078,7 @@ static int list_offset(raftmq_consumer *c, const char *topic, int32_t partition,
         (struct wire_bytes){(const uint8_t *)topic, (uint32_t)strlen(topic)};
     req.body.list_offsets_req.partition = (uint32_t)partition;
     req.body.list_offsets_req.spec = spec;
-    int64_t left = deadline - mono_ms();
+    int64_t left = deadline - wire_mono_ms();
     int rc = wire_client_request(c->client, &req, left > 0 ? (uint32_t)left : 1u, 0, &resp);
     if (rc != WIRE_OK)
         return set_error(c, rc == WIRE_ERR_TIMEOUT ? RAFTMQ_ERR_TIMEOUT : rc,
@@ -1146,7 +1134,7 @@ static int assign(raftmq_consumer *c, const char *topic, int32_t partition, int6
     if (existing == NULL && c->part_count >= CONSUMER_ASSIGNED_MAX)
         return set_error(c, RAFTMQ_ERR_INVALID_REQUEST, "more than %u partitions assigned",
                          CONSUMER_ASSIGNED_MAX);
-    int64_t deadline = mono_ms() + c->config.request_timeout_ms;
+    int64_t deadline = wire_mono_ms() + c->config.request_timeout_ms;
     uint32_t count = 0;
     int rc = topic_partitions(c, topic, deadline, &count);
     if (rc != RAFTMQ_OK)

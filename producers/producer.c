@@ -12,6 +12,7 @@
 #include "wire/batch.h"
 #include "wire/byteorder.h"
 #include "wire/client.h"
+#include "wire/clock.h"
 #include "wire/crc32c.h"
 #include "wire/raftmq.h"
 #include "wire/tool.h"
@@ -196,29 +197,6 @@ struct raftmq_producer {
 };
 
 /* ---- small helpers ------------------------------------------------------------------ */
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int64_t ms)
-{
-    if (ms <= 0)
-        return;
-    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
 
 static int set_error(raftmq_producer *p, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -578,7 +556,7 @@ static void batch_expire(raftmq_producer *p, struct pbatch *b)
 static void batch_retry(raftmq_producer *p, struct pbatch *b, bool at_once, const char *why)
 {
     struct ppart *pp = b->part;
-    int64_t now = now_ms();
+    int64_t now = wire_mono_ms();
     b->failures++;
     msgf(b->message, sizeof(b->message), "%s", why);
     if (now >= b->deadline_ms) {
@@ -1015,7 +993,7 @@ static void refresh_metadata(raftmq_producer *p, int64_t now)
             continue;
         }
         uint32_t count = 0;
-        int64_t at = now_ms();
+        int64_t at = wire_mono_ms();
         if (wire_client_partition_count(p->client, t->name, &count) == WIRE_OK && count > 0) {
             t->unknown_since_ms = -1;
             continue;
@@ -1076,7 +1054,7 @@ static void reset_producer_id(raftmq_producer *p, int64_t now)
     int rc = init_producer_id(p, timeout);
     if (rc != RAFTMQ_OK) {
         p->pid_failures++;
-        p->pid_retry_at_ms = now_ms() + backoff_ms(p->pid_failures);
+        p->pid_retry_at_ms = wire_mono_ms() + backoff_ms(p->pid_failures);
         return;
     }
     p->pid_failures = 0;
@@ -1234,15 +1212,15 @@ int raftmq_producer_poll(raftmq_producer *p, int timeout_ms)
         return -set_error(p, RAFTMQ_ERR_INVALID_REQUEST, "poll called from the delivery callback");
     if (timeout_ms < 0)
         timeout_ms = 0;
-    int64_t deadline = now_ms() + timeout_ms;
+    int64_t deadline = wire_mono_ms() + timeout_ms;
     int made = 0;
     for (;;) {
-        int64_t now = now_ms();
+        int64_t now = wire_mono_ms();
         service(p, now);
         made += emit_reports(p);
         if (made > 0)
             return made;
-        now = now_ms();
+        now = wire_mono_ms();
         int64_t until = next_timer(p, now);
         if (until > deadline)
             until = deadline;
@@ -1251,14 +1229,14 @@ int raftmq_producer_poll(raftmq_producer *p, int timeout_ms)
             /* A wait of 0 still reads answers that already arrived. */
             collect_replies(p, wait < 0 ? 0u : (uint32_t)wait);
             /* Answers free in-flight slots: what waited for one goes out now. */
-            service(p, now_ms());
+            service(p, wire_mono_ms());
         } else {
-            sleep_ms(wait);
+            wire_sleep_ms(wait);
         }
         made += emit_reports(p);
-        if (made > 0 || now_ms() >= deadline) {
+        if (made > 0 || wire_mono_ms() >= deadline) {
             if (made == 0)
-                service(p, now_ms());
+                service(p, wire_mono_ms());
             return made + emit_reports(p);
         }
     }
@@ -1272,12 +1250,12 @@ int raftmq_producer_flush(raftmq_producer *p, int timeout_ms)
         return set_error(p, RAFTMQ_ERR_INVALID_REQUEST, "flush called from the delivery callback");
     if (timeout_ms < 0)
         timeout_ms = 0;
-    int64_t deadline = now_ms() + timeout_ms;
+    int64_t deadline = wire_mono_ms() + timeout_ms;
     seal_all(p);
     for (;;) {
         if (p->pending_records == 0)
             return RAFTMQ_OK;
-        int64_t left = deadline - now_ms();
+        int64_t left = deadline - wire_mono_ms();
         if (left <= 0)
             break;
         /* Records sent by callbacks during the flush are flushed too. */
@@ -1347,7 +1325,7 @@ static int partition_add(raftmq_producer *p, struct ppart *pp, const struct wire
         rc = wire_batch_builder_add(&pp->builder, rec);
     }
     if (rc == WIRE_OK && count == 0)
-        pp->open_since_ms = now_ms();
+        pp->open_since_ms = wire_mono_ms();
     return rc;
 }
 
@@ -1437,7 +1415,7 @@ int raftmq_producer_send(raftmq_producer *p, const struct raftmq_message *msg)
                          p->pending_bytes, p->cfg.buffer_bytes_max);
 
     struct wire_record rec = {
-        .timestamp = msg->timestamp != 0 ? msg->timestamp : wall_ms(),
+        .timestamp = msg->timestamp != 0 ? msg->timestamp : wire_wall_ms(),
         .has_key = msg->key != NULL,
         .key = {msg->key, (uint32_t)msg->key_len},
         .value = {msg->value, (uint32_t)msg->value_len},
@@ -1489,7 +1467,7 @@ int raftmq_producer_send(raftmq_producer *p, const struct raftmq_message *msg)
     }
     if (sealed) {
         /* Only the partitions that sealed a batch can have something new to send. */
-        int64_t now = now_ms();
+        int64_t now = wire_mono_ms();
         partition_send(p, first_pp, now);
         if (pp != first_pp)
             partition_send(p, pp, now);

@@ -1,5 +1,6 @@
 /* The client connection core: DEALER per broker, correlation, deadlines, metadata cache and routing. */
 #include "client.h"
+#include "clock.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -104,22 +105,15 @@ struct wire_client {
 
 /* ---- small helpers ------------------------------------------------------------ */
 
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 static int64_t deadline_after_ms(uint32_t ms)
 {
-    return now_ns() + (int64_t)ms * 1000000;
+    return wire_mono_ns() + (int64_t)ms * 1000000;
 }
 
 /* Milliseconds from now until `deadline`, rounded up, 0 when past. */
 static long ms_until(int64_t deadline)
 {
-    int64_t left = deadline - now_ns();
+    int64_t left = deadline - wire_mono_ns();
     if (left <= 0)
         return 0;
     return (long)((left + 999999) / 1000000);
@@ -137,15 +131,6 @@ static int fail(struct wire_client *c, int code, const char *fmt, ...)
     return code;
 }
 
-static void sleep_ms(long ms)
-{
-    if (ms <= 0)
-        return;
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
-
 /* Sleeps the attempt's backoff, never past the deadline. */
 static void backoff(const struct wire_client *c, unsigned attempt, int64_t deadline)
 {
@@ -155,7 +140,7 @@ static void backoff(const struct wire_client *c, unsigned attempt, int64_t deadl
     if (ms > c->config.backoff_ms_max)
         ms = c->config.backoff_ms_max;
     long left = ms_until(deadline);
-    sleep_ms((long)ms < left ? (long)ms : left);
+    wire_sleep_ms((long)ms < left ? (long)ms : left);
 }
 
 static bool bytes_equal_cstr(struct wire_bytes b, const char *s)
@@ -666,7 +651,7 @@ static int next_completion(struct wire_client *c, uint64_t want_id, int64_t unti
         close_in_msg(c);
 
         /* 3. Deadlines. */
-        int64_t now = now_ns();
+        int64_t now = wire_mono_ns();
         int64_t nearest = until;
         for (uint32_t i = 0; i < c->config.in_flight_max; i++) {
             struct client_slot *s = &c->slots[i];
@@ -702,7 +687,7 @@ static int next_completion(struct wire_client *c, uint64_t want_id, int64_t unti
         long wait = now >= until ? 0 : ms_until(nearest);
         polled = true;
         if (n == 0) {
-            sleep_ms(wait);
+            wire_sleep_ms(wait);
             continue;
         }
         int ready = zmq_poll(items, n, wait);
@@ -1204,7 +1189,7 @@ int wire_client_request(struct wire_client *c, struct wire_frame *req, uint32_t 
             rc = route(c, req, topic, &address);
             if (rc == WIRE_ERR_UNKNOWN_TOPIC || rc == WIRE_ERR_UNKNOWN_PARTITION) {
                 /* The cluster says so too: final, unless it is news. */
-                int64_t now = now_ns() / 1000000;
+                int64_t now = wire_mono_ns() / 1000000;
                 if (unknown_since < 0)
                     unknown_since = now;
                 if (now - unknown_since >= CLIENT_UNKNOWN_TOPIC_GRACE_MS)

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "raftmq.h"
 #include "validate.h"
 
@@ -171,8 +172,7 @@ int tool_topic_metadata(struct wire_client *c, const char *topic, uint32_t timeo
             return WIRE_OK;
         if (tool_now_ms() >= grace_end)
             return WIRE_ERR_UNKNOWN_TOPIC;
-        struct timespec ts = {0, 50 * 1000000L};
-        nanosleep(&ts, NULL);
+        wire_sleep_ms(50);
     }
 }
 
@@ -189,16 +189,12 @@ bool tool_check_topic_name(const char *name)
 
 int64_t tool_now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return wire_mono_ms();
 }
 
 int64_t tool_wall_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return wire_wall_ms();
 }
 
 static volatile sig_atomic_t *stop_flag;

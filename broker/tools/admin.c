@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "wire/client.h"
+#include "wire/clock.h"
 #include "wire/tool.h"
 
 #define ADMIN_TIMEOUT_MS_DEFAULT 10000u
@@ -74,12 +75,6 @@ static uint32_t left_ms(int64_t deadline)
     return left > 0 ? (uint32_t)left : 1u;
 }
 
-static void sleep_ms(uint32_t ms)
-{
-    struct timespec ts = {ms / 1000u, (long)(ms % 1000u) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 static void print_bytes(FILE *out, struct wire_bytes b)
 {
     fwrite(b.ptr, 1, b.len, out);
@@ -117,7 +112,7 @@ static int wait_for_leaders(struct wire_client *c, const char *name, uint32_t pa
                        name, leaderless, partitions);
             return WIRE_ERR_TIMEOUT;
         }
-        sleep_ms(50);
+        wire_sleep_ms(50);
     }
 }
 

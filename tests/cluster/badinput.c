@@ -31,6 +31,7 @@
 
 #include "wire/batch.h"
 #include "wire/byteorder.h"
+#include "wire/clock.h"
 #include "wire/crc32c.h"
 #include "wire/errors.h"
 #include "wire/frame.h"
@@ -72,27 +73,6 @@ static uint8_t *g_tx; /* TX_BYTES, the outgoing message being built */
 static uint64_t g_next_id = 1;
 static unsigned g_passed;
 static unsigned g_failed;
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
 
 static void *xmalloc(size_t n)
 {
@@ -298,7 +278,7 @@ static int conn_receive(struct conn *c, int timeout_ms)
  */
 static struct response *conn_await(struct conn *c, uint64_t id, int timeout_ms)
 {
-    int64_t deadline = now_ms() + timeout_ms;
+    int64_t deadline = wire_mono_ms() + timeout_ms;
     for (;;) {
         for (struct response **p = &c->pending; *p != NULL; p = &(*p)->next) {
             if ((*p)->f.correlation_id == id) {
@@ -308,7 +288,7 @@ static struct response *conn_await(struct conn *c, uint64_t id, int timeout_ms)
                 return r;
             }
         }
-        int64_t left = deadline - now_ms();
+        int64_t left = deadline - wire_mono_ms();
         if (left <= 0)
             return NULL;
         if (conn_receive(c, (int)left) < 0)
@@ -499,11 +479,11 @@ static bool transient(int rc)
 static int list_offset_settled(struct conn *c, const char *topic, uint32_t partition, int64_t spec,
                                uint64_t *out)
 {
-    int64_t deadline = now_ms() + ELECTION_TIMEOUT_MS;
+    int64_t deadline = wire_mono_ms() + ELECTION_TIMEOUT_MS;
     int rc;
     while ((rc = list_offset(c, topic, partition, spec, out)) != WIRE_OK && transient(rc) &&
-           now_ms() < deadline)
-        sleep_ms(100);
+           wire_mono_ms() < deadline)
+        wire_sleep_ms(100);
     return rc;
 }
 
@@ -576,7 +556,7 @@ static struct wire_bytes build_batch(uint8_t *buf, size_t cap, const char *tag, 
 {
     struct wire_batch_builder b;
     wire_batch_builder_init(&b, buf, cap, WIRE_CODEC_NONE);
-    int64_t ts = wall_ms();
+    int64_t ts = wire_wall_ms();
     char value[64];
     for (unsigned i = 0; i < records; i++) {
         int n = snprintf(value, sizeof(value), "%s-%u", tag, i);
@@ -612,15 +592,15 @@ static void batch_fix_crc(uint8_t *batch, size_t len)
 static struct response *produce_settled(struct conn *c, const char *topic, uint32_t partition,
                                         struct wire_bytes batch)
 {
-    int64_t deadline = now_ms() + ELECTION_TIMEOUT_MS;
+    int64_t deadline = wire_mono_ms() + ELECTION_TIMEOUT_MS;
     for (;;) {
         struct wire_frame f;
         produce_req(&f, topic, partition, &batch, 1);
         struct response *r = call(c, &f, ANSWER_TIMEOUT_MS);
-        if (r == NULL || !transient((int)r->f.error) || now_ms() >= deadline)
+        if (r == NULL || !transient((int)r->f.error) || wire_mono_ms() >= deadline)
             return r;
         response_free(r);
-        sleep_ms(100);
+        wire_sleep_ms(100);
     }
 }
 
@@ -638,15 +618,15 @@ static struct cluster_state g_setup;
 
 static bool wait_for_controller(struct conn *c, struct verdict *v)
 {
-    int64_t deadline = now_ms() + ELECTION_TIMEOUT_MS;
+    int64_t deadline = wire_mono_ms() + ELECTION_TIMEOUT_MS;
     uint32_t controller = 0;
     int rc = -1;
-    while (now_ms() < deadline) {
+    while (wire_mono_ms() < deadline) {
         struct topic_list l;
         rc = all_topics(c, &l, &controller);
         if (rc == WIRE_OK && controller != 0)
             return true;
-        sleep_ms(100);
+        wire_sleep_ms(100);
     }
     verdict_fail(v, "no METADATA with controller_id != 0 within %d ms (last: %s, controller %u)",
                  ELECTION_TIMEOUT_MS, rc < 0 ? "no answer" : wire_err_name(rc), controller);
@@ -655,10 +635,10 @@ static bool wait_for_controller(struct conn *c, struct verdict *v)
 
 static bool wait_for_leaders(struct conn *c, struct verdict *v)
 {
-    int64_t deadline = now_ms() + ELECTION_TIMEOUT_MS;
+    int64_t deadline = wire_mono_ms() + ELECTION_TIMEOUT_MS;
     struct wire_bytes topic = bytes_of(GOOD_TOPIC);
     char last[128] = "no answer";
-    while (now_ms() < deadline) {
+    while (wire_mono_ms() < deadline) {
         struct wire_frame f;
         metadata_req(&f, &topic, 1);
         struct response *r = call(c, &f, ANSWER_TIMEOUT_MS);
@@ -679,7 +659,7 @@ static bool wait_for_leaders(struct conn *c, struct verdict *v)
         response_free(r);
         if (ready)
             return true;
-        sleep_ms(100);
+        wire_sleep_ms(100);
     }
     verdict_fail(v, "partitions of \"%s\" got no leaders within %d ms (last: %s)", GOOD_TOPIC,
                  ELECTION_TIMEOUT_MS, last);

@@ -40,6 +40,7 @@
 #include "tests/cluster/records.h"
 #include "wire/batch.h"
 #include "wire/client.h"
+#include "wire/clock.h"
 #include "wire/raftmq.h"
 
 #define PROG "raftmq-consumer-check"
@@ -88,13 +89,6 @@ static void usage_error(const char *what)
 {
     fprintf(stderr, PROG ": %s (see the comment at the top of tests/cluster/consumer_check.c)\n", what);
     exit(2);
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static uint64_t parse_u64(const char *name, const char *s)
@@ -188,7 +182,7 @@ static void wait_for_go(const struct options *o, int64_t deadline)
     fprintf(stderr, PROG ": paused after %" PRIu64 " records; waiting for %s\n", o->pause_after,
             o->go_file);
     while (access(o->go_file, F_OK) != 0) {
-        if (now_ms() >= deadline) {
+        if (wire_mono_ms() >= deadline) {
             fprintf(stderr, PROG ": %s did not appear in time\n", o->go_file);
             exit(1);
         }
@@ -264,14 +258,14 @@ static int cmd_roundtrip(const struct options *o)
             failf("an empty topic gave %s", raftmq_err_name(rc));
         touch(o->pause_file);
     }
-    int64_t deadline = now_ms() + (int64_t)(o->timeout_s * 1000);
+    int64_t deadline = wire_mono_ms() + (int64_t)(o->timeout_s * 1000);
     uint64_t consumed = 0;
     uint32_t done = 0;
     bool paused = false;
     struct testrec expected;
     struct wire_header headers[WIRE_HEADERS_MAX];
     while (done < partitions && failures < FAILURES_SHOWN) {
-        if (now_ms() >= deadline) {
+        if (wire_mono_ms() >= deadline) {
             failf("timed out after %.0f s with %" PRIu64 " records consumed", o->timeout_s, consumed);
             break;
         }
@@ -414,12 +408,12 @@ static int produce_range(struct wire_client *wc, const char *topic, uint32_t par
 /* Polls the next record (up to `ms`); false on NO_RECORD or an error (then *rc says which). */
 static bool next_record(raftmq_consumer *c, int ms, struct raftmq_record *r, int *rc)
 {
-    int64_t until = now_ms() + ms;
+    int64_t until = wire_mono_ms() + ms;
     for (;;) {
         *rc = raftmq_consumer_poll(c, 200, r);
         if (*rc == RAFTMQ_OK)
             return true;
-        if (*rc != RAFTMQ_ERR_NO_RECORD || now_ms() >= until)
+        if (*rc != RAFTMQ_ERR_NO_RECORD || wire_mono_ms() >= until)
             return false;
     }
 }

@@ -30,6 +30,7 @@
 #include "producers/producer_internal.h"
 #include "wire/batch.h"
 #include "wire/client.h"
+#include "wire/clock.h"
 #include "wire/raftmq.h"
 
 #define CHECK_VALUE_PREFIX_BYTES 11u /* "i=%08u;" plus room */
@@ -97,13 +98,6 @@ static void die(const char *fmt, ...)
     fputc('\n', stderr);
     va_end(ap);
     exit(1);
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* ---- the records: all derived from their index -------------------------------------- */
@@ -235,14 +229,14 @@ static void flush_all(raftmq_producer *p)
 
 static uint32_t leader_of(struct wire_client *c, uint32_t partition)
 {
-    int64_t deadline = now_ms() + 10000;
+    int64_t deadline = wire_mono_ms() + 10000;
     for (;;) {
         uint32_t node = 0;
         const char *address;
         if (wire_client_refresh_metadata(c, o.topic, 2000) == WIRE_OK &&
             wire_client_leader(c, o.topic, partition, &node, &address) == WIRE_OK && node != 0)
             return node;
-        if (now_ms() > deadline)
+        if (wire_mono_ms() > deadline)
             die("no leader known for %s/%u", o.topic, partition);
         struct timespec ts = {0, 100 * 1000000L};
         nanosleep(&ts, NULL);
@@ -268,9 +262,9 @@ static void produce(raftmq_producer *p, struct wire_client *c)
     fprintf(stderr, "producer-check: leader of %s/0 is broker %u; producing until %s appears\n",
             o.topic, leader, o.wait_file);
     /* Keep records flowing (and answers dropped) while the leader dies. */
-    int64_t give_up = now_ms() + 60000;
+    int64_t give_up = wire_mono_ms() + 60000;
     while (access(o.wait_file, F_OK) != 0) {
-        if (now_ms() > give_up)
+        if (wire_mono_ms() > give_up)
             die("%s did not appear within 60 s", o.wait_file);
         if (sent_count >= 1000000u)
             die("too many records before %s appeared", o.wait_file);
@@ -355,10 +349,10 @@ static uint64_t read_partition(struct wire_client *c, uint32_t partition, uint8_
 {
     uint64_t offset = 0, count = 0;
     int64_t last_first_seen = -1; /* the last index seen for the first time */
-    int64_t deadline = now_ms() + 60000;
+    int64_t deadline = wire_mono_ms() + 60000;
     unsigned empty_answers = 0;
     for (;;) {
-        if (now_ms() > deadline)
+        if (wire_mono_ms() > deadline)
             die("reading partition %u: deadline passed at offset %" PRIu64, partition, offset);
         struct wire_frame req, resp;
         memset(&req, 0, sizeof(req));

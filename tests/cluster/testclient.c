@@ -24,6 +24,7 @@
 #include "tests/cluster/records.h"
 #include "wire/batch.h"
 #include "wire/client.h"
+#include "wire/clock.h"
 #include "wire/errors.h"
 #include "wire/frame.h"
 #include "wire/limits.h"
@@ -54,34 +55,13 @@ struct options {
     uint32_t attempt_ms; /* probe: bound of one PRODUCE attempt */
 };
 
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static uint32_t ms_left(int64_t deadline)
 {
-    int64_t left = deadline - now_ns();
+    int64_t left = deadline - wire_mono_ns();
     if (left <= 0)
         return 0;
     left = (left + 999999) / 1000000;
     return left > UINT32_MAX ? UINT32_MAX : (uint32_t)left;
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
 }
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
@@ -248,7 +228,7 @@ static int cmd_wait_ready(const struct options *o, int64_t deadline)
                 snprintf(state, sizeof(state), "controller %" PRIu32 ", %" PRIu32 " brokers",
                          m->controller_id, m->brokers.count);
             }
-            sleep_ms(100);
+            wire_sleep_ms(100);
         }
     }
     wire_client_close(c);
@@ -288,7 +268,7 @@ static bool wait_leaders(struct wire_client *c, const char *topic, uint32_t expe
             snprintf(state, state_cap, "%" PRIu32 " of %" PRIu32 " partitions without a leader",
                      missing, count);
         }
-        sleep_ms(50);
+        wire_sleep_ms(50);
     }
 }
 
@@ -375,7 +355,7 @@ static int cmd_leader(const struct options *o, int64_t deadline)
         }
         snprintf(state, sizeof(state), "%s",
                  wire_client_error(c)[0] != '\0' ? wire_client_error(c) : wire_strerror(rc));
-        sleep_ms(50);
+        wire_sleep_ms(50);
     }
 }
 
@@ -434,7 +414,7 @@ static int cmd_status(const struct options *o, int64_t deadline)
         snprintf(state, sizeof(state), "%s: %s", address,
                  rc != WIRE_OK ? wire_client_error(c) : wire_err_name((int)resp.error));
         if (attempt % count == count - 1)
-            sleep_ms(100);
+            wire_sleep_ms(100);
     }
     fprintf(stderr, "raftmq-testclient: status: no CLUSTER_STATUS within %.0f s (%s)\n",
             o->timeout_s, state);
@@ -538,7 +518,7 @@ static int cmd_wait_converged(const struct options *o, int64_t deadline)
         }
         if (ok)
             snprintf(state, sizeof(state), "no groups reported");
-        sleep_ms(100);
+        wire_sleep_ms(100);
     }
 }
 
@@ -619,7 +599,7 @@ static int build_batch(struct engine *e, const struct pbatch *b, struct wire_byt
 {
     struct wire_batch_builder builder;
     wire_batch_builder_init(&builder, e->batch_buf, e->batch_cap, e->o->codec);
-    int64_t ts = wall_ms();
+    int64_t ts = wire_wall_ms();
     for (uint32_t k = 0; k < b->count; k++) {
         int rc;
         if (e->bench) {
@@ -648,7 +628,7 @@ static void note_failure(struct engine *e, const struct pbatch *b, const char *w
 /* Sends what the windows allow. */
 static void engine_send(struct engine *e, int64_t start_ns)
 {
-    int64_t now = now_ns();
+    int64_t now = wire_mono_ns();
     for (uint32_t p = 0; p < e->partitions; p++) {
         struct ppart *part = &e->parts[p];
         while (part->in_flight < e->in_flight_per_partition &&
@@ -688,7 +668,7 @@ static void engine_send(struct engine *e, int64_t start_ns)
             req.body.produce_req.timeout_ms = e->o->request_timeout_ms;
             req.body.produce_req.batches.count = 1;
             req.body.produce_req.batches.items = &batch;
-            b->sent_ns = now_ns();
+            b->sent_ns = wire_mono_ns();
             /* The client's deadline leaves the broker its own timeout plus a margin. */
             rc = wire_client_send_routed(e->c, &req, e->o->request_timeout_ms + 2000, b, NULL);
             if (rc == WIRE_OK) {
@@ -710,7 +690,7 @@ static void engine_send(struct engine *e, int64_t start_ns)
             if (fresh) {
                 free(b);
             } else {
-                b->not_before_ns = now_ns() + 100 * 1000000ll;
+                b->not_before_ns = wire_mono_ns() + 100 * 1000000ll;
                 retry_insert(part, b);
             }
             break;
@@ -762,7 +742,7 @@ static void engine_complete(struct engine *e, const struct wire_client_reply *r)
             if (fflush(e->acks) != 0)
                 die("writing the ack file: %s", strerror(errno));
         }
-        record_latency(e, (double)(now_ns() - b->sent_ns) / 1000.0);
+        record_latency(e, (double)(wire_mono_ns() - b->sent_ns) / 1000.0);
         e->acked += b->count;
         free(b);
         return;
@@ -808,7 +788,7 @@ static void engine_complete(struct engine *e, const struct wire_client_reply *r)
                 wire_err_name((int)error), r->connection_lost ? " (connection lost)" : "",
                 e->retried_batches);
     uint32_t backoff_ms = 20u << (b->attempts < 6 ? b->attempts : 6);
-    b->not_before_ns = now_ns() + (int64_t)backoff_ms * 1000000;
+    b->not_before_ns = wire_mono_ns() + (int64_t)backoff_ms * 1000000;
     retry_insert(part, b);
 }
 
@@ -820,17 +800,17 @@ static bool engine_done(const struct engine *e)
 /* Runs until every record is acknowledged or failed, or the deadline. */
 static void engine_run(struct engine *e, int64_t deadline)
 {
-    int64_t start = now_ns();
+    int64_t start = wire_mono_ns();
     while (!engine_done(e)) {
-        if (now_ns() >= deadline)
+        if (wire_mono_ns() >= deadline)
             break;
         engine_send(e, start);
-        if (e->needs_refresh && now_ns() >= e->next_refresh_ns) {
+        if (e->needs_refresh && wire_mono_ns() >= e->next_refresh_ns) {
             /* A blocking refresh keeps the answers to requests in flight for the next poll. */
             uint32_t t = ms_left(deadline);
             wire_client_refresh_metadata(e->c, e->topic, t < 2000 ? t : 2000);
             e->needs_refresh = false;
-            e->next_refresh_ns = now_ns() + 100 * 1000000ll;
+            e->next_refresh_ns = wire_mono_ns() + 100 * 1000000ll;
             continue;
         }
         struct wire_client_reply reply;
@@ -928,9 +908,9 @@ static int cmd_produce(const struct options *o, int64_t deadline)
     e.in_flight_per_partition = o->in_flight;
     e.in_flight_total_max = in_flight_total_for(partitions, o->in_flight);
     e.batch_records = o->batch_records;
-    int64_t start = now_ns();
+    int64_t start = wire_mono_ns();
     engine_run(&e, deadline);
-    double elapsed = (double)(now_ns() - start) / 1e9;
+    double elapsed = (double)(wire_mono_ns() - start) / 1e9;
     uint64_t unfinished = e.total - e.acked - e.failed;
     printf("produce: %" PRIu64 " records, acked %" PRIu64 ", failed %" PRIu64
            ", unfinished %" PRIu64 ", retried batches %" PRIu64 ", %.1f s, %.0f records/s\n",
@@ -986,9 +966,9 @@ static int cmd_bench(const struct options *o, int64_t deadline)
     e.in_flight_per_partition = per_partition;
     e.in_flight_total_max = o->sync ? 1 : in_flight_total_for(partitions, per_partition);
     e.batch_records = batch_records;
-    int64_t start = now_ns();
+    int64_t start = wire_mono_ns();
     engine_run(&e, deadline);
-    double elapsed = (double)(now_ns() - start) / 1e9;
+    double elapsed = (double)(wire_mono_ns() - start) / 1e9;
     printf("bench mode %s partitions %" PRIu32 " inflight %" PRIu32 " batch_records %" PRIu32
            " size %" PRIu32 "\n", o->sync ? "sync" : "pipelined", partitions,
            e.in_flight_total_max, batch_records, o->size);
@@ -1198,7 +1178,7 @@ static uint64_t verify_partition(struct verifier *v, struct wire_client *c, uint
                 *hw_out = hw;
                 return read;
             }
-            sleep_ms(20);
+            wire_sleep_ms(20);
         } else {
             empty_answers = 0;
         }
@@ -1354,12 +1334,12 @@ static int cmd_probe(const struct options *o, int64_t deadline)
     uint64_t acked = 0, missed = 0;
     uint32_t suspect = 0;
     int64_t suspect_until_ns = 0;
-    int64_t start = now_ns();
+    int64_t start = wire_mono_ns();
     while (!probe_stop && ms_left(deadline) > 0 && (o->records == 0 || acked < o->records)) {
         uint32_t node = 0;
         const char *address = NULL;
         rc = wire_client_leader(c, o->topic, o->partition, &node, &address);
-        if (rc == WIRE_OK && node == suspect && now_ns() < suspect_until_ns) {
+        if (rc == WIRE_OK && node == suspect && wire_mono_ns() < suspect_until_ns) {
             /* Still named leader by the cache: ask again rather than send into the void. */
             wire_client_forget_leader(c, o->topic, o->partition);
             rc = WIRE_ERR_LEADER_NOT_AVAILABLE;
@@ -1370,15 +1350,15 @@ static int cmd_probe(const struct options *o, int64_t deadline)
             rc = wire_client_leader(c, o->topic, o->partition, &node, &address);
             if (rc == WIRE_ERR_UNKNOWN_PARTITION)
                 die("probe: %s has no partition %" PRIu32, o->topic, o->partition);
-            if (rc != WIRE_OK || (node == suspect && now_ns() < suspect_until_ns)) {
-                sleep_ms(3);
+            if (rc != WIRE_OK || (node == suspect && wire_mono_ns() < suspect_until_ns)) {
+                wire_sleep_ms(3);
                 continue;
             }
         }
         struct wire_batch_builder builder;
         wire_batch_builder_init(&builder, batch_buf, batch_cap, WIRE_CODEC_NONE);
         struct wire_record rec = {0};
-        rec.timestamp = wall_ms();
+        rec.timestamp = wire_wall_ms();
         rec.value = (struct wire_bytes){value, size};
         struct wire_bytes batch;
         rc = wire_batch_builder_add(&builder, &rec);
@@ -1398,11 +1378,11 @@ static int cmd_probe(const struct options *o, int64_t deadline)
         char asked[WIRE_STRING_BYTES_MAX + 1];
         snprintf(asked, sizeof(asked), "%s", address);
         uint32_t asked_node = node;
-        int64_t sent = now_ns();
+        int64_t sent = wire_mono_ns();
         rc = wire_client_call(c, asked, &req, attempt_ms, &resp);
         if (rc == WIRE_OK && resp.error == WIRE_OK) {
-            printf("ack %" PRId64 " %" PRIu32 " %" PRIu64 " %.0f\n", wall_ms(), asked_node,
-                   resp.body.produce_resp.base_offset, (double)(now_ns() - sent) / 1000.0);
+            printf("ack %" PRId64 " %" PRIu32 " %" PRIu64 " %.0f\n", wire_wall_ms(), asked_node,
+                   resp.body.produce_resp.base_offset, (double)(wire_mono_ns() - sent) / 1000.0);
             acked++;
             suspect = 0;
             continue;
@@ -1410,14 +1390,14 @@ static int cmd_probe(const struct options *o, int64_t deadline)
         missed++;
         if (rc != WIRE_OK) {
             /* No answer in time or connection lost: the outcome is unknown, the broker suspect. */
-            printf("miss %" PRId64 " %" PRIu32 " %s\n", wall_ms(), asked_node,
+            printf("miss %" PRId64 " %" PRIu32 " %s\n", wire_wall_ms(), asked_node,
                    wire_client_error(c));
             suspect = asked_node;
-            suspect_until_ns = now_ns() + (int64_t)attempt_ms * 1000000;
+            suspect_until_ns = wire_mono_ns() + (int64_t)attempt_ms * 1000000;
             wire_client_forget_leader(c, o->topic, o->partition);
             continue;
         }
-        printf("miss %" PRId64 " %" PRIu32 " %s: %.*s\n", wall_ms(), asked_node,
+        printf("miss %" PRId64 " %" PRIu32 " %s: %.*s\n", wire_wall_ms(), asked_node,
                wire_err_name((int)resp.error), (int)resp.error_message.len,
                (const char *)resp.error_message.ptr);
         if (resp.error == WIRE_ERR_NOT_LEADER) {
@@ -1426,14 +1406,14 @@ static int cmd_probe(const struct options *o, int64_t deadline)
                    resp.error == WIRE_ERR_LEADER_NOT_AVAILABLE ||
                    resp.error == WIRE_ERR_SHUTTING_DOWN) {
             wire_client_forget_leader(c, o->topic, o->partition);
-            sleep_ms(2);
+            wire_sleep_ms(2);
         } else if (retriable(resp.error)) {
-            sleep_ms(2); /* TIMEOUT, BACKPRESSURE, NOT_ENOUGH_REPLICAS: same leader, again */
+            wire_sleep_ms(2); /* TIMEOUT, BACKPRESSURE, NOT_ENOUGH_REPLICAS: same leader, again */
         } else {
             die("probe: PRODUCE to %s: %s", asked, wire_err_name((int)resp.error));
         }
     }
-    double elapsed = (double)(now_ns() - start) / 1e9;
+    double elapsed = (double)(wire_mono_ns() - start) / 1e9;
     printf("probe: %" PRIu64 " acknowledged, %" PRIu64 " failed attempts, %.1f s\n", acked, missed,
            elapsed);
     free(value);
@@ -1728,7 +1708,7 @@ int main(int argc, char **argv)
         usage_error("unexpected argument '%s'", argv[optind]);
     if (o.bootstrap == NULL)
         usage_error("-b BROKERS is required");
-    int64_t deadline = now_ns() + (int64_t)(o.timeout_s * 1e9);
+    int64_t deadline = wire_mono_ns() + (int64_t)(o.timeout_s * 1e9);
     /* stdout may be a pipe or file that a test reads while we run. */
     setvbuf(stdout, NULL, _IOLBF, 0);
 

@@ -13,6 +13,7 @@
 #include <zmq.h>
 
 #include "consumers/consume_format.h"
+#include "fake_broker.h"
 #include "suites.h"
 #include "wire/batch.h"
 #include "wire/frame.h"
@@ -338,12 +339,8 @@ END_TEST
 #define FAKE_BATCHES 3
 #define FAKE_PER_BATCH 10
 
-struct fake_broker {
-    void *ctx;
-    void *router;
-    char endpoint[128];
-    pthread_t thread;
-    volatile int stop;
+struct fake {
+    struct fake_broker fb;
     uint8_t batch_buf[FAKE_BATCHES][4096];
     struct wire_bytes batches[FAKE_BATCHES];
     uint64_t hwm;
@@ -353,7 +350,7 @@ struct fake_broker {
 };
 
 /* Batch b holds offsets 10 b .. 10 b + 9: value "v<offset>", key "k<offset>". */
-static void fake_build(struct fake_broker *f)
+static void fake_build(struct fake *f)
 {
     for (int b = 0; b < FAKE_BATCHES; b++) {
         struct wire_batch_builder bb;
@@ -383,9 +380,10 @@ static struct wire_bytes cstr_bytes(const char *s)
     return (struct wire_bytes){(const uint8_t *)s, (uint32_t)strlen(s)};
 }
 
-/* Returns false for a request left unanswered (a FETCH at the end: a long-poll that never ends). */
-static bool fake_answer(struct fake_broker *f, const struct wire_frame *req, struct wire_writer *w)
+/* Leaves a FETCH at the end unanswered (a long-poll that never ends). */
+static void fake_answer(void *user, const struct wire_frame *req, struct wire_writer *w)
 {
+    struct fake *f = user;
     static uint8_t corrupt[4096];
     struct wire_frame resp;
     struct wire_broker broker;
@@ -399,7 +397,7 @@ static bool fake_answer(struct fake_broker *f, const struct wire_frame *req, str
         memset(&part, 0, sizeof(part));
         memset(&topic, 0, sizeof(topic));
         broker.node_id = 1;
-        broker.client_address = cstr_bytes(f->endpoint);
+        broker.client_address = cstr_bytes(f->fb.endpoint);
         part.partition = 0;
         part.leader_id = 1;
         part.leader_term = 1;
@@ -428,7 +426,7 @@ static bool fake_answer(struct fake_broker *f, const struct wire_frame *req, str
             break;
         }
         if (at == f->hwm)
-            return false;
+            return; /* a long-poll at the end: never answered */
         wire_frame_init_response(&resp, req, WIRE_OK, NULL);
         uint32_t n = 0;
         /* Whole batches from the one holding `at`: the first may begin before it. */
@@ -453,77 +451,26 @@ static bool fake_answer(struct fake_broker *f, const struct wire_frame *req, str
         break;
     }
     ck_assert_int_eq(wire_frame_encode(w, &resp), WIRE_OK);
-    return true;
 }
 
-static void *fake_run(void *arg)
-{
-    struct fake_broker *f = arg;
-    static uint8_t in_arena[64 * 1024];
-    static uint8_t out[64 * 1024];
-    while (!f->stop) {
-        zmq_pollitem_t item = {f->router, 0, ZMQ_POLLIN, 0};
-        if (zmq_poll(&item, 1, 20) <= 0)
-            continue;
-        zmq_msg_t identity, payload;
-        zmq_msg_init(&identity);
-        zmq_msg_init(&payload);
-        zmq_msg_recv(&identity, f->router, 0);
-        zmq_msg_recv(&payload, f->router, 0);
-        struct wire_writer w;
-        wire_writer_init(&w, out, sizeof(out));
-        const uint8_t *p = zmq_msg_data(&payload);
-        size_t left = zmq_msg_size(&payload);
-        while (left > 0) {
-            struct wire_arena arena;
-            wire_arena_init(&arena, in_arena, sizeof(in_arena));
-            struct wire_frame req;
-            size_t consumed;
-            if (wire_frame_decode(p, left, &arena, &req, &consumed, NULL, 0) != WIRE_OK)
-                break;
-            fake_answer(f, &req, &w);
-            p += consumed;
-            left -= consumed;
-        }
-        if (w.len > 0) {
-            zmq_send(f->router, zmq_msg_data(&identity), zmq_msg_size(&identity), ZMQ_SNDMORE);
-            zmq_send(f->router, out, w.len, 0);
-        }
-        zmq_msg_close(&identity);
-        zmq_msg_close(&payload);
-    }
-    return NULL;
-}
-
-static void fake_start(struct fake_broker *f, int corrupt_serves)
+static void fake_start(struct fake *f, int corrupt_serves)
 {
     memset(f, 0, sizeof(*f));
     fake_build(f);
     f->corrupt_serves = corrupt_serves;
-    f->ctx = zmq_ctx_new();
-    ck_assert_ptr_nonnull(f->ctx);
-    f->router = zmq_socket(f->ctx, ZMQ_ROUTER);
-    int zero = 0;
-    zmq_setsockopt(f->router, ZMQ_LINGER, &zero, sizeof(zero));
-    ck_assert_int_eq(zmq_bind(f->router, "tcp://127.0.0.1:*"), 0);
-    size_t len = sizeof(f->endpoint);
-    ck_assert_int_eq(zmq_getsockopt(f->router, ZMQ_LAST_ENDPOINT, f->endpoint, &len), 0);
-    ck_assert_int_eq(pthread_create(&f->thread, NULL, fake_run, f), 0);
+    fake_broker_start(&f->fb, fake_answer, f);
 }
 
-static void fake_stop(struct fake_broker *f)
+static void fake_stop(struct fake *f)
 {
-    f->stop = 1;
-    pthread_join(f->thread, NULL);
-    zmq_close(f->router);
-    zmq_ctx_term(f->ctx);
+    fake_broker_stop(&f->fb);
 }
 
-static raftmq_consumer *fake_consumer(const struct fake_broker *f, enum raftmq_offset_reset reset)
+static raftmq_consumer *fake_consumer(const struct fake *f, enum raftmq_offset_reset reset)
 {
     struct raftmq_consumer_config cfg;
     raftmq_consumer_config_init(&cfg);
-    cfg.brokers = f->endpoint;
+    cfg.brokers = f->fb.endpoint;
     cfg.fetch_max_wait_ms = 50;
     cfg.request_timeout_ms = 500; /* the unanswered long-poll at the end comes back soon */
     cfg.offset_reset = reset;
@@ -561,7 +508,7 @@ static void expect_record(raftmq_consumer *c, int64_t offset)
 
 START_TEST(records_below_the_position_are_skipped)
 {
-    struct fake_broker f;
+    struct fake f;
     fake_start(&f, 0);
     raftmq_consumer *c = fake_consumer(&f, RAFTMQ_RESET_ERROR);
     ck_assert_int_eq(raftmq_consumer_assign(c, "t", 0, 15), RAFTMQ_OK);
@@ -585,7 +532,7 @@ END_TEST
 
 START_TEST(a_batch_corrupt_once_is_fetched_again)
 {
-    struct fake_broker f;
+    struct fake f;
     fake_start(&f, 1);
     raftmq_consumer *c = fake_consumer(&f, RAFTMQ_RESET_ERROR);
     ck_assert_int_eq(raftmq_consumer_assign(c, "t", 0, 0), RAFTMQ_OK);
@@ -599,7 +546,7 @@ END_TEST
 
 START_TEST(a_batch_corrupt_twice_is_reported_and_pauses_the_partition)
 {
-    struct fake_broker f;
+    struct fake f;
     fake_start(&f, -1);
     raftmq_consumer *c = fake_consumer(&f, RAFTMQ_RESET_ERROR);
     ck_assert_int_eq(raftmq_consumer_assign(c, "t", 0, 0), RAFTMQ_OK);
@@ -630,7 +577,7 @@ END_TEST
 
 START_TEST(out_of_range_follows_offset_reset)
 {
-    struct fake_broker f;
+    struct fake f;
     fake_start(&f, 0);
     raftmq_consumer *c = fake_consumer(&f, RAFTMQ_RESET_ERROR);
     ck_assert_int_eq(raftmq_consumer_assign(c, "t", 0, 31), RAFTMQ_OK);

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "fake_broker.h"
 #include "producers/producer_internal.h"
 #include "suites.h"
 #include "wire/batch.h"
@@ -435,11 +436,7 @@ struct fake_batch {
 };
 
 struct fake {
-    void *ctx;
-    void *router;
-    char endpoint[128];
-    pthread_t thread;
-    volatile int stop;
+    struct fake_broker fb;
     /* script: 1-based PRODUCE request numbers, 0 for never */
     uint32_t unknown_producer_at;
     uint32_t not_leader_at;
@@ -494,7 +491,7 @@ static void fake_produce(struct fake *f, const struct wire_frame *req, struct wi
     if (n == f->not_leader_at) {
         wire_frame_init_response(resp, req, WIRE_ERR_NOT_LEADER, "fake: try me again");
         resp->body.not_leader_detail.leader_id = 1;
-        resp->body.not_leader_detail.leader_address = bytes_of(f->endpoint);
+        resp->body.not_leader_detail.leader_address = bytes_of(f->fb.endpoint);
         return;
     }
     if (n == f->unknown_producer_at) {
@@ -551,10 +548,11 @@ static void fake_produce(struct fake *f, const struct wire_frame *req, struct wi
     wire_frame_init_response(resp, req, WIRE_ERR_DUPLICATE_SEQUENCE, "fake: too old");
 }
 
-static void fake_answer(struct fake *f, const struct wire_frame *req, struct wire_writer *w)
+static void fake_answer(void *user, const struct wire_frame *req, struct wire_writer *w)
 {
+    struct fake *f = user;
     struct wire_frame resp;
-    struct wire_broker broker = {1, bytes_of(f->endpoint)};
+    struct wire_broker broker = {1, bytes_of(f->fb.endpoint)};
     struct wire_partition_meta part;
     struct wire_topic_meta topic;
     uint32_t replicas[1] = {1};
@@ -592,66 +590,16 @@ static void fake_answer(struct fake *f, const struct wire_frame *req, struct wir
     ck_assert_int_eq(wire_frame_encode(w, &resp), WIRE_OK);
 }
 
-static void *fake_run(void *arg)
-{
-    struct fake *f = arg;
-    static uint8_t in_arena[1024 * 1024];
-    static uint8_t out[64 * 1024];
-    while (!f->stop) {
-        zmq_pollitem_t item = {f->router, 0, ZMQ_POLLIN, 0};
-        if (zmq_poll(&item, 1, 20) <= 0)
-            continue;
-        zmq_msg_t identity, payload;
-        zmq_msg_init(&identity);
-        zmq_msg_init(&payload);
-        zmq_msg_recv(&identity, f->router, 0);
-        zmq_msg_recv(&payload, f->router, 0);
-        struct wire_writer w;
-        wire_writer_init(&w, out, sizeof(out));
-        const uint8_t *p = zmq_msg_data(&payload);
-        size_t left = zmq_msg_size(&payload);
-        while (left > 0) {
-            struct wire_arena arena;
-            wire_arena_init(&arena, in_arena, sizeof(in_arena));
-            struct wire_frame req;
-            size_t consumed;
-            if (wire_frame_decode(p, left, &arena, &req, &consumed, NULL, 0) != WIRE_OK)
-                break;
-            fake_answer(f, &req, &w);
-            p += consumed;
-            left -= consumed;
-        }
-        if (w.len > 0) {
-            zmq_send(f->router, zmq_msg_data(&identity), zmq_msg_size(&identity), ZMQ_SNDMORE);
-            zmq_send(f->router, out, w.len, 0);
-        }
-        zmq_msg_close(&identity);
-        zmq_msg_close(&payload);
-    }
-    return NULL;
-}
-
 static void fake_start(struct fake *f)
 {
-    f->ctx = zmq_ctx_new();
-    ck_assert_ptr_nonnull(f->ctx);
-    f->router = zmq_socket(f->ctx, ZMQ_ROUTER);
-    int zero = 0;
-    zmq_setsockopt(f->router, ZMQ_LINGER, &zero, sizeof(zero));
-    ck_assert_int_eq(zmq_bind(f->router, "tcp://127.0.0.1:*"), 0);
-    size_t len = sizeof(f->endpoint);
-    ck_assert_int_eq(zmq_getsockopt(f->router, ZMQ_LAST_ENDPOINT, f->endpoint, &len), 0);
     f->next_pid = 100;
     f->known_pid = -1;
-    ck_assert_int_eq(pthread_create(&f->thread, NULL, fake_run, f), 0);
+    fake_broker_start(&f->fb, fake_answer, f);
 }
 
 static void fake_stop(struct fake *f)
 {
-    f->stop = 1;
-    pthread_join(f->thread, NULL);
-    zmq_close(f->router);
-    zmq_ctx_term(f->ctx);
+    fake_broker_stop(&f->fb);
 }
 
 /* Sends `count` records ("0", "1", ...) to the fake's topic and flushes; every report must be OK. */
@@ -659,7 +607,7 @@ static raftmq_producer *produce_to_fake(struct fake *f, uint32_t count, uint32_t
 {
     struct raftmq_producer_config c;
     config_for_tests(&c);
-    c.brokers = f->endpoint;
+    c.brokers = f->fb.endpoint;
     c.batch_bytes_max = 1024; /* about 60 small records a batch: several batches in flight */
     c.linger_ms = 1;
     c.request_timeout_ms = 2000;
@@ -731,7 +679,7 @@ START_TEST(a_forgotten_producer_never_resends_an_unknown_outcome)
     fake_start(&f);
     struct raftmq_producer_config c;
     config_for_tests(&c);
-    c.brokers = f.endpoint;
+    c.brokers = f.fb.endpoint;
     c.batch_bytes_max = 1024;
     c.linger_ms = 1;
     c.request_timeout_ms = 2000;
