@@ -81,6 +81,10 @@ struct wire_client {
 
     struct client_slot *slots;
     uint32_t in_flight;
+    /* Slots are taken lowest index first, so the ones in use lie below
+     * slots_end: scans stop there instead of at in_flight_max (which may
+     * be thousands) on every poll. */
+    uint32_t slots_end;
     uint64_t next_correlation_id;
 
     uint8_t *send_buf; /* one encoded request */
@@ -394,7 +398,7 @@ static struct client_slot *slot_find(struct wire_client *c, uint64_t id)
 {
     if (id == 0)
         return NULL;
-    for (uint32_t i = 0; i < c->config.in_flight_max; i++) {
+    for (uint32_t i = 0; i < c->slots_end; i++) {
         if (c->slots[i].in_use && c->slots[i].correlation_id == id)
             return &c->slots[i];
     }
@@ -406,6 +410,8 @@ static void slot_release(struct wire_client *c, struct client_slot *s)
     free(s->stored);
     memset(s, 0, sizeof(*s));
     c->in_flight--;
+    while (c->slots_end > 0 && !c->slots[c->slots_end - 1].in_use)
+        c->slots_end--;
 }
 
 /* ---- sending ------------------------------------------------------------------------ */
@@ -463,6 +469,8 @@ static int send_on(struct wire_client *c, uint32_t ci, struct wire_frame *req, u
             return fail(c, WIRE_ERR_UNKNOWN, "zmq_poll: %s", zmq_strerror(zmq_errno()));
     }
     slot->in_use = true;
+    if ((uint32_t)(slot - c->slots) >= c->slots_end)
+        c->slots_end = (uint32_t)(slot - c->slots) + 1;
     slot->connection_lost = false;
     slot->correlation_id = req->correlation_id;
     slot->conn = ci;
@@ -565,7 +573,7 @@ static void drain_monitor(struct wire_client *c, uint32_t ci)
             zmq_msg_close(&part);
         }
         if (event & ZMQ_EVENT_DISCONNECTED) {
-            for (uint32_t i = 0; i < c->config.in_flight_max; i++) {
+            for (uint32_t i = 0; i < c->slots_end; i++) {
                 struct client_slot *s = &c->slots[i];
                 if (s->in_use && s->conn == ci && s->stored == NULL)
                     s->connection_lost = true;
@@ -588,7 +596,7 @@ static int next_completion(struct wire_client *c, uint64_t want_id, int64_t unti
     bool polled = false;
     for (;;) {
         /* 1. Completions already known: a stored response or a lost connection. */
-        for (uint32_t i = 0; i < c->config.in_flight_max; i++) {
+        for (uint32_t i = 0; i < c->slots_end; i++) {
             struct client_slot *s = &c->slots[i];
             if (!s->in_use || (want_id != 0 && s->correlation_id != want_id))
                 continue;
@@ -653,7 +661,7 @@ static int next_completion(struct wire_client *c, uint64_t want_id, int64_t unti
         /* 3. Deadlines. */
         int64_t now = wire_mono_ns();
         int64_t nearest = until;
-        for (uint32_t i = 0; i < c->config.in_flight_max; i++) {
+        for (uint32_t i = 0; i < c->slots_end; i++) {
             struct client_slot *s = &c->slots[i];
             if (!s->in_use || (want_id != 0 && s->correlation_id != want_id))
                 continue;
