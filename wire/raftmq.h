@@ -169,8 +169,10 @@ struct raftmq_message {
 #define RAFTMQ_PARTITION_ANY (-1)
 
 /*
- * Queues a record (copied) and returns; never waits. Also sends batches
- * that are due. Errors, with the record not queued and no delivery report:
+ * Queues a record (copied) and returns. Also sends batches that are due;
+ * that does not wait for answers, but sending to a leader whose connection
+ * is down may wait up to 200 ms for it (docs/client.md lists every such
+ * bounded wait). Errors, with the record not queued and no delivery report:
  *   QUEUE_FULL       buffer_bytes_max reached: call poll, then send again
  *   INVALID_REQUEST  bad argument (NULL topic, invalid topic name)
  *   RECORD_TOO_LARGE, LIMIT_EXCEEDED  the record breaks a limit
