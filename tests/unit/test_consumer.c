@@ -347,6 +347,10 @@ struct fake {
     /* script: serve batch 1 corrupted this many times (-1: always) */
     volatile int corrupt_serves;
     volatile int corrupt_served;
+    /* script: FETCH answered with this error (0: served), or never answered */
+    uint32_t fetch_error;
+    bool fetch_silent;
+    volatile int fetches; /* FETCH requests seen */
 };
 
 /* Batch b holds offsets 10 b .. 10 b + 9: value "v<offset>", key "k<offset>". */
@@ -418,6 +422,13 @@ static void fake_answer(void *user, const struct wire_frame *req, struct wire_wr
         resp.body.list_offsets_resp.timestamp = -1;
         break;
     case WIRE_FETCH: {
+        f->fetches++;
+        if (f->fetch_silent)
+            return;
+        if (f->fetch_error != 0) {
+            wire_frame_init_response(&resp, req, f->fetch_error, "fake: scripted error");
+            break;
+        }
         uint64_t at = req->body.fetch_req.offset;
         if (at > f->hwm) {
             wire_frame_init_response(&resp, req, WIRE_ERR_OFFSET_OUT_OF_RANGE, "out of range");
@@ -530,6 +541,57 @@ START_TEST(records_below_the_position_are_skipped)
 }
 END_TEST
 
+/* Polls until something other than NO_RECORD, at most `polls` polls of 100 ms. */
+static int poll_until_report(raftmq_consumer *c, struct raftmq_record *r, int polls)
+{
+    int rc = RAFTMQ_ERR_NO_RECORD;
+    for (int i = 0; i < polls && rc == RAFTMQ_ERR_NO_RECORD; i++)
+        rc = raftmq_consumer_poll(c, 100, r);
+    return rc;
+}
+
+/* A leader that keeps saying UNKNOWN_TOPIC (the topic was deleted): reported for the partition, which then rests. */
+START_TEST(an_unknown_topic_from_the_leader_is_reported_and_pauses)
+{
+    struct fake f;
+    fake_start(&f, 0);
+    f.fetch_error = WIRE_ERR_UNKNOWN_TOPIC;
+    raftmq_consumer *c = fake_consumer(&f, RAFTMQ_RESET_ERROR);
+    ck_assert_int_eq(raftmq_consumer_assign(c, "t", 0, 0), RAFTMQ_OK);
+    struct raftmq_record r;
+    int rc = poll_until_report(c, &r, 100);
+    ck_assert_msg(rc == RAFTMQ_ERR_UNKNOWN_TOPIC, "got %s", raftmq_err_name(rc));
+    ck_assert_str_eq(r.topic, "t");
+    ck_assert_int_eq(r.partition, 0);
+    int seen = f.fetches;
+    ck_assert_int_eq(raftmq_consumer_poll(c, 300, &r), RAFTMQ_ERR_NO_RECORD);
+    ck_assert_int_eq(f.fetches, seen); /* paused: no more fetches */
+    raftmq_consumer_close(c);
+    fake_stop(&f);
+}
+END_TEST
+
+/* A leader that never answers: TIMEOUT is reported for the partition, and again while it lasts. */
+START_TEST(an_unanswered_partition_reports_timeout_and_keeps_trying)
+{
+    struct fake f;
+    fake_start(&f, 0);
+    f.fetch_silent = true;
+    raftmq_consumer *c = fake_consumer(&f, RAFTMQ_RESET_ERROR);
+    ck_assert_int_eq(raftmq_consumer_assign(c, "t", 0, 0), RAFTMQ_OK);
+    struct raftmq_record r;
+    for (int round = 0; round < 2; round++) {
+        int rc = poll_until_report(c, &r, 100);
+        ck_assert_msg(rc == RAFTMQ_ERR_TIMEOUT, "round %d: got %s", round, raftmq_err_name(rc));
+        ck_assert_str_eq(r.topic, "t");
+        ck_assert_int_eq(r.partition, 0);
+    }
+    ck_assert_int_ge(f.fetches, 2); /* it kept asking */
+    raftmq_consumer_close(c);
+    fake_stop(&f);
+}
+END_TEST
+
 START_TEST(a_batch_corrupt_once_is_fetched_again)
 {
     struct fake f;
@@ -618,6 +680,8 @@ Suite *consumer_suite(void)
     tcase_add_test(tc, records_below_the_position_are_skipped);
     tcase_add_test(tc, a_batch_corrupt_once_is_fetched_again);
     tcase_add_test(tc, a_batch_corrupt_twice_is_reported_and_pauses_the_partition);
+    tcase_add_test(tc, an_unknown_topic_from_the_leader_is_reported_and_pauses);
+    tcase_add_test(tc, an_unanswered_partition_reports_timeout_and_keeps_trying);
     tcase_add_test(tc, out_of_range_follows_offset_reset);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
