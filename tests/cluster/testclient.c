@@ -131,6 +131,9 @@ static void usage(FILE *out)
         "      in ms, NODE: the broker asked). Runs until N acks (default: no limit),\n"
         "      --timeout, SIGTERM or SIGINT, then prints a summary; exit 0 if any ack\n"
         "\n"
+        "  rtt -b B [-t TOPIC] [--records N]\n"
+        "      N (default 10000) METADATA round trips to the first broker of B, one at a\n"
+        "      time; prints the round-trip percentiles in microseconds\n"
         "  idem-first -b B -t TOPIC -p P --acks FILE\n"
         "      idempotent producer checks: resends get the original offsets, a sequence gap\n"
         "      gets OUT_OF_ORDER_SEQUENCE, an unknown producer UNKNOWN_PRODUCER; FILE gets the\n"
@@ -994,6 +997,52 @@ static int cmd_bench(const struct options *o, int64_t deadline)
     return ok ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
+/* ---- rtt: the request path without Raft or a disk ------------------------------------------ */
+
+/*
+ * --records METADATA requests for one topic to the first broker of -b, one
+ * at a time: two ZeroMQ hops and one broker loop turn each. Prints the
+ * round-trip percentiles (docs/benchmarks.md, "Where the synchronous time goes").
+ */
+static int cmd_rtt(const struct options *o, int64_t deadline)
+{
+    char(*addresses)[WIRE_STRING_BYTES_MAX + 1] =
+        calloc(WIRE_CLIENT_BOOTSTRAP_MAX, sizeof(*addresses));
+    uint32_t count;
+    if (addresses == NULL ||
+        wire_client_split_endpoints(o->bootstrap, addresses, WIRE_CLIENT_BOOTSTRAP_MAX, &count) != WIRE_OK)
+        usage_error("-b: bad broker list '%s'", o->bootstrap);
+    uint64_t n = o->records != 0 ? o->records : 10000;
+    double *us = malloc(n * sizeof(*us));
+    require(us != NULL, "memory for the samples");
+    struct wire_client *c = open_client(o, 0);
+    struct wire_bytes topic = bytes_of(o->topic != NULL ? o->topic : "rtt");
+    uint64_t done = 0;
+    while (done < n && ms_left(deadline) > 0) {
+        struct wire_frame req, resp;
+        memset(&req, 0, sizeof(req));
+        req.type = WIRE_METADATA;
+        req.body.metadata_req.topics = (struct wire_bytes_array){1, &topic};
+        int64_t t0 = wire_mono_ns();
+        int rc = wire_client_call(c, addresses[0], &req, o->request_timeout_ms, &resp);
+        int64_t t1 = wire_mono_ns();
+        if (rc != WIRE_OK)
+            die("METADATA to %s: %s", addresses[0], wire_client_error(c));
+        us[done++] = (double)(t1 - t0) / 1e3;
+    }
+    wire_client_close(c);
+    free(addresses);
+    if (done < n)
+        die("rtt: only %" PRIu64 " of %" PRIu64 " round trips before --timeout", done, n);
+    qsort(us, n, sizeof(double), compare_double);
+    printf("round_trips %" PRIu64 "\n", n);
+    printf("rtt_us_p50 %.0f\n", us[n / 2]);
+    printf("rtt_us_p99 %.0f\n", us[(n * 99) / 100]);
+    printf("rtt_us_max %.0f\n", us[n - 1]);
+    free(us);
+    return EXIT_SUCCESS;
+}
+
 /* ---- verify ---------------------------------------------------------------------------- */
 
 struct verifier {
@@ -1720,7 +1769,7 @@ int main(int argc, char **argv)
         {"verify", cmd_verify},         {"bench", cmd_bench},     {"leader", cmd_leader},
         {"status", cmd_status},         {"wait-converged", cmd_wait_converged},
         {"probe", cmd_probe},           {"idem-first", cmd_idem_first},
-        {"idem-resend", cmd_idem_resend},
+        {"idem-resend", cmd_idem_resend}, {"rtt", cmd_rtt},
     };
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
         if (strcmp(o.command, commands[i].name) == 0)
