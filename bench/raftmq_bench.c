@@ -509,19 +509,10 @@ static bool wait_for_leaders(struct wire_client *c, const char *topic, uint32_t 
 {
     for (;;) {
         int64_t left = deadline_ms - tool_now_ms();
-        uint32_t count = 0, leaderless = partitions;
+        uint32_t leaderless = partitions;
         if (wire_client_refresh_metadata(c, topic, left > 0 ? (uint32_t)left : 1u) == WIRE_OK &&
-            wire_client_partition_count(c, topic, &count) == WIRE_OK && count == partitions) {
-            leaderless = 0;
-            for (uint32_t p = 0; p < count; p++) {
-                uint32_t node;
-                const char *address;
-                if (wire_client_leader(c, topic, p, &node, &address) != WIRE_OK)
-                    leaderless++;
-            }
-            if (leaderless == 0)
-                return true;
-        }
+            (leaderless = wire_client_leaderless(c, topic, partitions)) == 0)
+            return true;
         if (tool_now_ms() >= deadline_ms) {
             tool_error("topic '%s': %" PRIu32 " of %" PRIu32
                        " partitions have no leader after --timeout",

@@ -931,6 +931,21 @@ int wire_client_leader(const struct wire_client *c, const char *topic, uint32_t 
     return *address != NULL ? WIRE_OK : WIRE_ERR_LEADER_NOT_AVAILABLE;
 }
 
+uint32_t wire_client_leaderless(const struct wire_client *c, const char *topic, uint32_t partitions)
+{
+    uint32_t count = 0;
+    if (wire_client_partition_count(c, topic, &count) != WIRE_OK || count != partitions)
+        return partitions;
+    uint32_t leaderless = 0;
+    for (uint32_t p = 0; p < count; p++) {
+        uint32_t node;
+        const char *address;
+        if (wire_client_leader(c, topic, p, &node, &address) != WIRE_OK)
+            leaderless++;
+    }
+    return leaderless;
+}
+
 void wire_client_forget_leader(struct wire_client *c, const char *topic, uint32_t partition)
 {
     struct client_topic *t = topic_find(c, topic);

@@ -208,6 +208,13 @@ int wire_client_partition_count(const struct wire_client *c, const char *topic, 
 int wire_client_leader(const struct wire_client *c, const char *topic, uint32_t partition,
                        uint32_t *node_id, const char **address);
 
+/*
+ * How many of a topic's partitions the cache knows no usable leader for;
+ * all `partitions` when the cache does not hold the topic with exactly that
+ * many partitions (what "created and ready" waits for).
+ */
+uint32_t wire_client_leaderless(const struct wire_client *c, const char *topic, uint32_t partitions);
+
 /* The cached controller's node id, 0 if none. */
 uint32_t wire_client_controller(const struct wire_client *c);
 

@@ -92,20 +92,9 @@ static int wait_for_leaders(struct wire_client *c, const char *name, uint32_t pa
 {
     uint32_t leaderless = partitions;
     for (;;) {
-        uint32_t count = 0;
-        int rc = wire_client_refresh_metadata(c, name, left_ms(deadline));
-        if (rc == WIRE_OK && wire_client_partition_count(c, name, &count) == WIRE_OK &&
-            count == partitions) {
-            leaderless = 0;
-            for (uint32_t p = 0; p < count; p++) {
-                uint32_t node;
-                const char *address;
-                if (wire_client_leader(c, name, p, &node, &address) != WIRE_OK)
-                    leaderless++;
-            }
-            if (leaderless == 0)
-                return WIRE_OK;
-        }
+        if (wire_client_refresh_metadata(c, name, left_ms(deadline)) == WIRE_OK &&
+            (leaderless = wire_client_leaderless(c, name, partitions)) == 0)
+            return WIRE_OK;
         if (tool_now_ms() >= deadline) {
             tool_error("topic '%s' was created but %" PRIu32 " of %" PRIu32
                        " partitions have no leader yet (gave up after --timeout)",

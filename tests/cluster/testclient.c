@@ -259,13 +259,7 @@ static bool wait_leaders(struct wire_client *c, const char *topic, uint32_t expe
             snprintf(state, state_cap, "%" PRIu32 " partitions, want %" PRIu32, count,
                      expect_partitions);
         } else {
-            uint32_t missing = 0;
-            for (uint32_t p = 0; p < count; p++) {
-                uint32_t node;
-                const char *address;
-                if (wire_client_leader(c, topic, p, &node, &address) != WIRE_OK)
-                    missing++;
-            }
+            uint32_t missing = wire_client_leaderless(c, topic, count);
             if (missing == 0)
                 return true;
             snprintf(state, state_cap, "%" PRIu32 " of %" PRIu32 " partitions without a leader",

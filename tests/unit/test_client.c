@@ -189,6 +189,10 @@ START_TEST(metadata_from_the_wire_fills_the_cache)
     ck_assert_err(wire_client_leader(c, "t", 3, &node, &address), WIRE_ERR_UNKNOWN_PARTITION);
     ck_assert_err(wire_client_leader(c, "u", 0, &node, &address), WIRE_ERR_UNKNOWN_TOPIC);
     ck_assert_err(wire_client_partition_count(c, "u", &count), WIRE_ERR_UNKNOWN_TOPIC);
+    /* Partition 2 has no leader; a wrong partition count or topic counts all as leaderless. */
+    ck_assert_uint_eq(wire_client_leaderless(c, "t", 3), 1);
+    ck_assert_uint_eq(wire_client_leaderless(c, "t", 4), 4);
+    ck_assert_uint_eq(wire_client_leaderless(c, "u", 2), 2);
     wire_client_close(c);
 }
 END_TEST
