@@ -3,6 +3,7 @@
 
 #include <check.h>
 #include <stdlib.h>
+#include <string.h>
 #include <zmq.h>
 
 #define FAKE_ARENA_BYTES (1024u * 1024u)
@@ -43,6 +44,25 @@ static void *fake_run(void *arg)
         zmq_msg_close(&payload);
     }
     return NULL;
+}
+
+void fake_broker_answer_metadata(const struct fake_broker *fb, const struct wire_frame *req,
+                                 const char *topic, struct wire_writer *w)
+{
+    uint32_t replicas[1] = {1};
+    struct wire_broker broker = {1, {(const uint8_t *)fb->endpoint, (uint32_t)strlen(fb->endpoint)}};
+    struct wire_partition_meta part = {.partition = 0, .leader_id = 1, .leader_term = 1,
+                                       .replicas = {1, replicas}};
+    struct wire_topic_meta meta = {.name = {(const uint8_t *)topic, (uint32_t)strlen(topic)},
+                                   .partitions = {1, &part}};
+    struct wire_frame resp;
+    wire_frame_init_response(&resp, req, WIRE_OK, NULL);
+    resp.body.metadata_resp.controller_id = 1;
+    resp.body.metadata_resp.brokers.count = 1;
+    resp.body.metadata_resp.brokers.items = &broker;
+    resp.body.metadata_resp.topics.count = 1;
+    resp.body.metadata_resp.topics.items = &meta;
+    ck_assert_int_eq(wire_frame_encode(w, &resp), WIRE_OK);
 }
 
 void fake_broker_start(struct fake_broker *fb, fake_broker_answer_fn *answer, void *user)

@@ -24,6 +24,13 @@ struct fake_broker {
     uint8_t *out;   /* one answer message */
 };
 
+/*
+ * Encodes into `w` the METADATA answer of a one-broker cluster: this fake
+ * (node 1) is controller and leader (term 1) of `topic`'s one partition.
+ */
+void fake_broker_answer_metadata(const struct fake_broker *fb, const struct wire_frame *req,
+                                 const char *topic, struct wire_writer *w);
+
 /* Binds, then answers every message's frames in one message, until fake_broker_stop. */
 void fake_broker_start(struct fake_broker *fb, fake_broker_answer_fn *answer, void *user);
 void fake_broker_stop(struct fake_broker *fb);

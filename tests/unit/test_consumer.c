@@ -379,43 +379,17 @@ static void fake_build(struct fake *f)
     f->hwm = FAKE_BATCHES * FAKE_PER_BATCH;
 }
 
-static struct wire_bytes cstr_bytes(const char *s)
-{
-    return (struct wire_bytes){(const uint8_t *)s, (uint32_t)strlen(s)};
-}
-
 /* Leaves a FETCH at the end unanswered (a long-poll that never ends). */
 static void fake_answer(void *user, const struct wire_frame *req, struct wire_writer *w)
 {
     struct fake *f = user;
     static uint8_t corrupt[4096];
     struct wire_frame resp;
-    struct wire_broker broker;
-    struct wire_partition_meta part;
-    struct wire_topic_meta topic;
-    uint32_t replicas[1] = {1};
     struct wire_bytes served[FAKE_BATCHES];
     switch (req->type) {
     case WIRE_METADATA:
-        wire_frame_init_response(&resp, req, WIRE_OK, NULL);
-        memset(&part, 0, sizeof(part));
-        memset(&topic, 0, sizeof(topic));
-        broker.node_id = 1;
-        broker.client_address = cstr_bytes(f->fb.endpoint);
-        part.partition = 0;
-        part.leader_id = 1;
-        part.leader_term = 1;
-        part.replicas.count = 1;
-        part.replicas.items = replicas;
-        topic.name = cstr_bytes("t");
-        topic.partitions.count = 1;
-        topic.partitions.items = &part;
-        resp.body.metadata_resp.controller_id = 1;
-        resp.body.metadata_resp.brokers.count = 1;
-        resp.body.metadata_resp.brokers.items = &broker;
-        resp.body.metadata_resp.topics.count = 1;
-        resp.body.metadata_resp.topics.items = &topic;
-        break;
+        fake_broker_answer_metadata(&f->fb, req, "t", w);
+        return;
     case WIRE_LIST_OFFSETS:
         wire_frame_init_response(&resp, req, WIRE_OK, NULL);
         resp.body.list_offsets_resp.offset = req->body.list_offsets_req.spec == -2 ? 0 : f->hwm;

@@ -552,28 +552,10 @@ static void fake_answer(void *user, const struct wire_frame *req, struct wire_wr
 {
     struct fake *f = user;
     struct wire_frame resp;
-    struct wire_broker broker = {1, bytes_of(f->fb.endpoint)};
-    struct wire_partition_meta part;
-    struct wire_topic_meta topic;
-    uint32_t replicas[1] = {1};
     switch (req->type) {
     case WIRE_METADATA:
-        wire_frame_init_response(&resp, req, WIRE_OK, NULL);
-        memset(&part, 0, sizeof(part));
-        memset(&topic, 0, sizeof(topic));
-        part.leader_id = 1;
-        part.leader_term = 1;
-        part.replicas.count = 1;
-        part.replicas.items = replicas;
-        topic.name = bytes_of("f");
-        topic.partitions.count = 1;
-        topic.partitions.items = &part;
-        resp.body.metadata_resp.controller_id = 1;
-        resp.body.metadata_resp.brokers.count = 1;
-        resp.body.metadata_resp.brokers.items = &broker;
-        resp.body.metadata_resp.topics.count = 1;
-        resp.body.metadata_resp.topics.items = &topic;
-        break;
+        fake_broker_answer_metadata(&f->fb, req, "f", w);
+        return;
     case WIRE_INIT_PRODUCER_ID:
         f->init_requests++;
         wire_frame_init_response(&resp, req, WIRE_OK, NULL);
