@@ -9,11 +9,12 @@
 #include <zmq.h>
 
 #include "broker/config.h"
-#include "broker/pstate.h"
 #include "broker/metadata.h"
+#include "broker/pstate.h"
 #include "broker/storage/log.h"
 #include "broker/storage/syncer.h"
 #include "raft/raft.h"
+#include "wire/batch.h"
 #include "wire/frame.h"
 
 /*
@@ -317,9 +318,10 @@ void partition_list_offsets(struct broker *b, const struct client_ref *c,
 void partition_wake_fetches(struct group *g, bool expire_only);
 /* The record offsets an entry carries: its batch's base offset and record
  * count (count 0, *base_offset untouched, for no-ops, configurations and
- * metadata ops); -1 if a batch header does not parse. */
+ * metadata ops), and the whole batch header in *h if not NULL; -1 if a
+ * batch header does not parse. */
 int partition_entry_offsets(const struct group *g, uint8_t type, const void *payload, uint32_t len,
-                            uint64_t *base_offset, uint32_t *count);
+                            uint64_t *base_offset, uint32_t *count, struct wire_batch_header *h);
 
 /* ---- control.c ----------------------------------------------------------- */
 void control_init_producer_id(struct broker *b, const struct client_ref *c);

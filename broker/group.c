@@ -131,18 +131,19 @@ static void rebuild_producers(struct group *g)
     free(found);
 }
 
-/* A batch appended on this replica (a follower's, or a leader's from an earlier term). */
-static void record_producer_batch(struct group *g, const struct raft_entry *e, uint64_t base_offset)
+/* A batch (header h, checked to start at the log's next offset) appended on
+ * this replica: a follower's, or a leader's from an earlier term. */
+static void record_producer_batch(struct group *g, const struct raft_entry *e,
+                                  const struct wire_batch_header *h)
 {
-    if (g->is_meta || e->type != RAFT_ENTRY_DATA || e->index <= g->producers_applied)
+    if (e->index <= g->producers_applied)
         return;
     g->producers_applied = e->index;
-    struct wire_batch_header h;
-    if (wire_batch_parse_header(e->data, e->len, &h, NULL) != WIRE_OK || h.producer_id <= 0)
+    if (h->producer_id <= 0)
         return;
-    struct pstate_batch pb = {h.base_sequence, h.record_count, base_offset, e->index, e->term};
-    if (!pstate_apply(&g->producers, h.producer_id, h.producer_epoch, &pb))
-        blog(BLOG_WARN, g->name, "out of memory: producer %" PRId64 " forgotten", h.producer_id);
+    struct pstate_batch pb = {h->base_sequence, h->record_count, h->base_offset, e->index, e->term};
+    if (!pstate_apply(&g->producers, h->producer_id, h->producer_epoch, &pb))
+        blog(BLOG_WARN, g->name, "out of memory: producer %" PRId64 " forgotten", h->producer_id);
 }
 
 /* Reads entries (from, last] of storage into one buffer for raft_create. */
@@ -552,17 +553,19 @@ static void resolve_waits(struct group *g, raft_index_t index, const struct raft
 /* ---- the update loop ------------------------------------------------------ */
 
 int partition_entry_offsets(const struct group *g, uint8_t type, const void *payload, uint32_t len,
-                            uint64_t *base_offset, uint32_t *count)
+                            uint64_t *base_offset, uint32_t *count, struct wire_batch_header *h)
 {
     if (g->is_meta || type != RAFT_ENTRY_DATA) {
         *count = 0; /* *base_offset left as the caller set it */
         return 0;
     }
-    struct wire_batch_header h;
-    if (wire_batch_parse_header(payload, len, &h, NULL) != WIRE_OK)
+    struct wire_batch_header own;
+    if (h == NULL)
+        h = &own;
+    if (wire_batch_parse_header(payload, len, h, NULL) != WIRE_OK)
         return -1;
-    *base_offset = h.base_offset;
-    *count = h.record_count;
+    *base_offset = h->base_offset;
+    *count = h->record_count;
     return 0;
 }
 
@@ -584,7 +587,8 @@ static int append_entries(struct group *g, const struct raft_entry *entries, uin
             const struct raft_entry *e = &entries[done + i];
             uint64_t base = cursor;
             uint32_t count = 0;
-            if (partition_entry_offsets(g, e->type, e->data, e->len, &base, &count) != 0 ||
+            struct wire_batch_header h;
+            if (partition_entry_offsets(g, e->type, e->data, e->len, &base, &count, &h) != 0 ||
                 (count != 0 && base != cursor)) {
                 blog(BLOG_ERROR, g->name, "entry %" PRIu64 " (term %" PRIu64 ") has base offset %"
                      PRIu64 ", expected %" PRIu64 ": refusing to store it", e->index, e->term,
@@ -597,7 +601,7 @@ static int append_entries(struct group *g, const struct raft_entry *entries, uin
                                            .first_offset = cursor, .offset_count = count,
                                            .payload = e->data, .payload_len = e->len};
             if (count != 0)
-                record_producer_batch(g, e, cursor);
+                record_producer_batch(g, e, &h);
             cursor += count;
         }
         int rc = storage_log_append(g->log, se, k);
@@ -675,7 +679,7 @@ static void apply_committed(struct group *g, const struct raft_update *u)
         } else if (e->type == RAFT_ENTRY_DATA) {
             uint64_t base = 0;
             uint32_t count = 0;
-            if (partition_entry_offsets(g, e->type, e->data, e->len, &base, &count) == 0)
+            if (partition_entry_offsets(g, e->type, e->data, e->len, &base, &count, NULL) == 0)
                 g->high_watermark = base + count;
         }
     }
