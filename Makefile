@@ -8,7 +8,8 @@
 #   make fuzz-run   runs each fuzz target for FUZZ_SECONDS (default 60)
 #   make bench      the standard client benchmarks: raftmq-bench against a 3-broker cluster
 #                   (bench/standard.sh; BENCH_ARGS="--quick" or "--runs 3"; docs/benchmarks.md)
-#   make bench-micro  builds and runs the micro benchmarks (codec, Raft core and elections, storage)
+#   make bench-micro  builds and runs the micro benchmarks (codec, Raft core and elections, storage,
+#                   the bare ZeroMQ round trip)
 #   make bench-cluster  a 3-broker cluster's throughput, latency, failover, idle cost
 #                   (BENCH_ARGS=--quick for a smoke run; docs/benchmarks.md)
 #   make run        runs what exists of the broker (see README)
@@ -107,7 +108,7 @@ LIBS := $(WIRE_LIB) $(RAFT_LIB) $(STORAGE_LIB) $(BROKER_LIB) $(CLIENT_LIB) $(CLI
 BROKER_LINK := $(BROKER_LIB) $(STORAGE_LIB) $(RAFT_LIB) $(WIRE_LIB)
 BROKER_LINK_TEST := $(BROKER_LIB_TEST) $(STORAGE_LIB_TEST) $(RAFT_LIB_TEST) $(WIRE_LIB_TEST)
 PROGRAMS := $(BIN)/raftmq-broker $(BIN)/raftmq-codec-bench $(BIN)/raftmq-wire-vectors $(BIN)/raftmq-sim \
-            $(BIN)/raftmq-raft-bench $(BIN)/raftmq-storage-bench \
+            $(BIN)/raftmq-raft-bench $(BIN)/raftmq-storage-bench $(BIN)/raftmq-transport-bench \
             $(BIN)/raftmq-admin $(BIN)/raftmq-produce $(BIN)/raftmq-consume
 # raftmq-wire-vectors is a development tool (it rewrites tests/vectors/): not installed.
 INSTALL_PROGRAMS := $(BIN)/raftmq-broker $(BIN)/raftmq-codec-bench $(BIN)/raftmq-raft-bench $(BIN)/raftmq-storage-bench \
@@ -235,6 +236,7 @@ bench-micro: all
 	$(BIN)/raftmq-raft-bench
 	$(BIN)/raftmq-sim --election-trials 1000
 	$(BIN)/raftmq-storage-bench
+	$(BIN)/raftmq-transport-bench
 
 # The standard client benchmarks (bench/standard.sh, docs/benchmarks.md): raftmq-bench
 # against 3 release brokers (fsync=always) on free 127.0.0.1 ports, stopped by PID
@@ -371,6 +373,11 @@ $(BIN)/raftmq-raft-bench: $(REL)/obj/bench/raft_bench.o $(RAFT_LIB)
 	@mkdir -p $(@D)
 	$(call quiet,LD,$@)
 	$(Q)$(CC) $(RELEASE_CFLAGS) $^ -o $@
+
+$(BIN)/raftmq-transport-bench: $(REL)/obj/bench/transport_bench.o
+	@mkdir -p $(@D)
+	$(call quiet,LD,$@)
+	$(Q)$(CC) $(RELEASE_CFLAGS) $^ $(PKG_LIBS) -lpthread -o $@
 
 $(BIN)/raftmq-storage-bench: $(REL)/obj/bench/storage_bench.o $(STORAGE_LIB) $(WIRE_LIB)
 	@mkdir -p $(@D)
