@@ -121,7 +121,9 @@ struct raftmq_producer_config {
     /* A partition's batch is sent when its records reach this many bytes
      * (encoded, before compression). Default 128 KiB, at most 1 MiB. */
     uint32_t batch_bytes_max;
-    /* ...or when its first record has waited this long. Default 5 ms; 0: send at once. */
+    /* ...or when its first record has waited this long and the partition
+     * can send it at once (a busy partition's batch keeps growing). Default
+     * 5 ms (throughput); 0: as soon as the partition can (latency). */
     uint32_t linger_ms;
     /* PRODUCE requests outstanding per partition. Default 5; with
      * idempotence at most 5, without it 1 (so a retry can never reorder). */
