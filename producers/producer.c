@@ -820,21 +820,12 @@ static void send_all(raftmq_producer *p, int64_t now)
 
 /* ---- answers ----------------------------------------------------------------------------- */
 
+/* The client core's transient answers, and an unknown topic or partition
+ * (metadata may lag a create; the topic's grace period decides when it is final). */
 static bool answer_is_retriable(uint32_t error)
 {
-    switch (error) {
-    case WIRE_ERR_NOT_LEADER:
-    case WIRE_ERR_LEADER_NOT_AVAILABLE:
-    case WIRE_ERR_NOT_ENOUGH_REPLICAS:
-    case WIRE_ERR_BACKPRESSURE:
-    case WIRE_ERR_SHUTTING_DOWN:
-    case WIRE_ERR_TIMEOUT:
-    case WIRE_ERR_UNKNOWN_TOPIC:
-    case WIRE_ERR_UNKNOWN_PARTITION:
-        return true;
-    default:
-        return false;
-    }
+    return wire_client_error_is_transient(error) || error == WIRE_ERR_UNKNOWN_TOPIC ||
+           error == WIRE_ERR_UNKNOWN_PARTITION;
 }
 
 static void on_reply(raftmq_producer *p, struct wire_client_reply *reply)

@@ -1154,7 +1154,7 @@ int wire_client_refresh_metadata(struct wire_client *c, const char *topic, uint3
     return refresh_until(c, topic, deadline_after_ms(timeout_ms));
 }
 
-static bool error_is_retriable(uint32_t error)
+bool wire_client_error_is_transient(uint32_t error)
 {
     switch (error) {
     case WIRE_ERR_NOT_LEADER:
@@ -1240,7 +1240,7 @@ int wire_client_request(struct wire_client *c, struct wire_frame *req, uint32_t 
         }
         if (rc != WIRE_OK)
             return rc;
-        if (!error_is_retriable(resp->error))
+        if (!wire_client_error_is_transient(resp->error))
             return WIRE_OK;
         if (resp->error == WIRE_ERR_TIMEOUT && unknown_is_final)
             return WIRE_OK;

@@ -128,6 +128,13 @@ int wire_client_call(struct wire_client *c, const char *address, struct wire_fra
 int wire_client_request(struct wire_client *c, struct wire_frame *req, uint32_t timeout_ms,
                         unsigned flags, struct wire_frame *resp);
 
+/*
+ * The answers wire_client_request retries (docs/protocol.md, "Error codes"):
+ * NOT_LEADER, LEADER_NOT_AVAILABLE, NOT_ENOUGH_REPLICAS, BACKPRESSURE,
+ * SHUTTING_DOWN and TIMEOUT. Pipelined callers use it for the same decision.
+ */
+bool wire_client_error_is_transient(uint32_t error);
+
 /* ---- pipelined ------------------------------------------------------------ */
 
 /* A completed pipelined request, from wire_client_poll. */

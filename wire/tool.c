@@ -87,44 +87,28 @@ bool tool_brokers(const char *list, char *out, size_t out_cap)
         if (list == NULL || list[0] == '\0')
             list = TOOL_BROKERS_DEFAULT;
     }
-    size_t used = 0;
-    uint32_t items = 0;
-    const char *p = list;
-    while (*p != '\0') {
-        const char *end = strchr(p, ',');
-        if (end == NULL)
-            end = p + strlen(p);
-        const char *a = p, *b = end;
-        while (a < b && (*a == ' ' || *a == '\t'))
-            a++;
-        while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
-            b--;
-        if (b > a) {
-            size_t n = (size_t)(b - a);
-            bool has_scheme = false;
-            for (const char *q = a; q + 2 < b; q++) {
-                if (q[0] == ':' && q[1] == '/' && q[2] == '/') {
-                    has_scheme = true;
-                    break;
-                }
-            }
-            const char *prefix = has_scheme ? "" : "tcp://";
-            int w = snprintf(out + used, out_cap - used, "%s%s%.*s", items > 0 ? "," : "",
-                             prefix, (int)n, a);
-            if (w < 0 || (size_t)w >= out_cap - used) {
-                tool_usage_error("--brokers: the list is too long");
-                return false;
-            }
-            used += (size_t)w;
-            items++;
-        }
-        p = *end == ',' ? end + 1 : end;
-    }
-    if (items == 0) {
+    if (list[strspn(list, " \t,")] == '\0') {
         tool_usage_error("--brokers: no broker address given");
         return false;
     }
-    return true;
+    /* Split as the client will (wire_client_split_endpoints), then give
+     * each address without a scheme "tcp://". */
+    char(*items)[WIRE_STRING_BYTES_MAX + 1] = malloc(WIRE_CLIENT_BOOTSTRAP_MAX * sizeof(*items));
+    uint32_t count = 0;
+    bool ok = items != NULL &&
+              wire_client_split_endpoints(list, items, WIRE_CLIENT_BOOTSTRAP_MAX, &count) == WIRE_OK;
+    size_t used = 0;
+    for (uint32_t i = 0; ok && i < count; i++) {
+        const char *prefix = strstr(items[i], "://") != NULL ? "" : "tcp://";
+        int w = snprintf(out + used, out_cap - used, "%s%s%s", i > 0 ? "," : "", prefix, items[i]);
+        ok = w >= 0 && (size_t)w < out_cap - used;
+        used += ok ? (size_t)w : 0;
+    }
+    free(items);
+    if (!ok)
+        tool_usage_error("--brokers: the list is too long (at most %u addresses)",
+                         WIRE_CLIENT_BOOTSTRAP_MAX);
+    return ok;
 }
 
 struct wire_client *tool_client_open(const char *brokers, uint32_t timeout_ms,

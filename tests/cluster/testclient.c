@@ -695,13 +695,6 @@ static void engine_send(struct engine *e, int64_t start_ns)
     }
 }
 
-static bool retriable(uint32_t error)
-{
-    return error == WIRE_ERR_NOT_LEADER || error == WIRE_ERR_TIMEOUT ||
-           error == WIRE_ERR_LEADER_NOT_AVAILABLE || error == WIRE_ERR_BACKPRESSURE ||
-           error == WIRE_ERR_SHUTTING_DOWN || error == WIRE_ERR_NOT_ENOUGH_REPLICAS;
-}
-
 static void record_latency(struct engine *e, double us)
 {
     if (e->latency_count == e->latency_cap) {
@@ -754,7 +747,7 @@ static void engine_complete(struct engine *e, const struct wire_client_reply *r)
         free(b);
         return;
     }
-    if (!retriable(error)) {
+    if (!wire_client_error_is_transient(error)) {
         snprintf(what, sizeof(what), "%s from %s: %.*s", wire_err_name((int)error), r->address,
                  (int)r->frame.error_message.len, (const char *)r->frame.error_message.ptr);
         note_failure(e, b, what);
@@ -1450,7 +1443,7 @@ static int cmd_probe(const struct options *o, int64_t deadline)
                    resp.error == WIRE_ERR_SHUTTING_DOWN) {
             wire_client_forget_leader(c, o->topic, o->partition);
             wire_sleep_ms(2);
-        } else if (retriable(resp.error)) {
+        } else if (wire_client_error_is_transient(resp.error)) {
             wire_sleep_ms(2); /* TIMEOUT, BACKPRESSURE, NOT_ENOUGH_REPLICAS: same leader, again */
         } else {
             die("probe: PRODUCE to %s: %s", asked, wire_err_name((int)resp.error));
