@@ -121,9 +121,11 @@ wait_port() {
 
 failures=0
 checks=0
+failed_checks=() # repeated at the end: CI shows only the last lines of a run
 fail() {
     log "FAIL: $*"
     failures=$((failures + 1))
+    failed_checks+=("$*")
 }
 pass() {
     checks=$((checks + 1))
@@ -480,5 +482,8 @@ if [ $failures -eq 0 ]; then
     exit 0
 fi
 broker_log_tails
+for f in "${failed_checks[@]}"; do
+    log "failed: $f"
+done
 log "$failures of $((checks + failures)) checks FAILED"
 exit 1
