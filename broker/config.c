@@ -1,6 +1,7 @@
 /* The broker's configuration: one table of keys drives the file parser, the flags, the help and the writer. */
 #include "broker/config.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -44,6 +45,7 @@ enum key_kind {
     KEY_I64, /* -1 or a whole number */
     KEY_PATH,
     KEY_ENDPOINT,
+    KEY_IP, /* an IPv4 or IPv6 literal, or empty */
     KEY_NODE,
     KEY_FSYNC,
     KEY_LOG_LEVEL,
@@ -77,6 +79,9 @@ static const struct key keys[] = {
      "endpoint to bind for clients (e.g. tcp://0.0.0.0:9292 behind NAT)"},
     {"peer_listen", KEY_ENDPOINT, FIELD(peer_listen), false, "ENDPOINT",
      "this node's peer endpoint", "endpoint to bind for other brokers"},
+    {"peer_source_address", KEY_IP, FIELD(peer_source_address), false, "IP", "the system's choice",
+     "local address this broker's connections to other brokers come from (tcp peers only), "
+     "e.g. to pick an interface, or one loopback address per broker in a test"},
     {"fsync", KEY_FSYNC, FIELD(fsync_policy), false, "always|never", NULL,
      "always: nothing is acknowledged before fdatasync; never: durable once in the page cache "
      "(a power loss can lose recent writes)"},
@@ -312,6 +317,14 @@ static int set_value(struct broker_config *c, const struct key *k, const char *v
     case KEY_PATH:
     case KEY_ENDPOINT:
         return set_string(field, k->size, value, label, err, err_cap);
+    case KEY_IP: {
+        unsigned char addr[sizeof(struct in6_addr)];
+        if (value[0] != '\0' && inet_pton(AF_INET, value, addr) != 1 &&
+            inet_pton(AF_INET6, value, addr) != 1)
+            return fail(err, err_cap, "%s: \"" QUOTE "\" is not an IPv4 or IPv6 address", label,
+                        value);
+        return set_string(field, k->size, value, label, err, err_cap);
+    }
     case KEY_NODE:
         return add_node(c, value, label, err, err_cap);
     case KEY_FSYNC:
@@ -402,6 +415,7 @@ static void format_value(const struct broker_config *c, const struct key *k, cha
     }
     case KEY_PATH:
     case KEY_ENDPOINT:
+    case KEY_IP:
         snprintf(out, cap, "%s", field);
         return;
     case KEY_FSYNC:
@@ -784,7 +798,7 @@ void broker_config_write(const struct broker_config *c, FILE *out)
         }
         format_value(c, k, value, sizeof value);
         /* An unset listen endpoint (before validate) is left out: it defaults again on reading. */
-        if (k->kind == KEY_ENDPOINT && value[0] == '\0')
+        if ((k->kind == KEY_ENDPOINT || k->kind == KEY_IP) && value[0] == '\0')
             continue;
         fprintf(out, "%s = %s\n", k->name, value);
     }

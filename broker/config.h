@@ -51,6 +51,8 @@ struct broker_config {
     char client_listen[BROKER_ADDRESS_BYTES_MAX];
     /* peer_listen: after validate, this node's peer_address unless set */
     char peer_listen[BROKER_ADDRESS_BYTES_MAX];
+    /* peer_source_address: IP literal outgoing peer connections bind to; "" = any */
+    char peer_source_address[64];
     /* Key `node`, repeatable: "ID,PEER_ENDPOINT,CLIENT_ENDPOINT". Empty after
      * broker_config_defaults; validate fills in the single node
      * {1, BROKER_DEFAULT_PEER_ADDRESS, BROKER_DEFAULT_CLIENT_ADDRESS} when

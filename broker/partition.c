@@ -248,6 +248,19 @@ void partition_produce(struct broker *b, const struct client_ref *c, const struc
         g->producers_applied = index;
         g->next_offset += hdrs[i].record_count;
     }
+#ifdef RAFTMQ_UNSAFE_ACK_BEFORE_COMMIT
+    /* Deliberately broken, for the fault suite's self-test only (make
+     * faults-selftest): acknowledges on the leader's own append, before a
+     * majority has the batch. A failover then loses acknowledged records. */
+    struct wire_frame unsafe_req = {.type = c->type, .correlation_id = c->correlation_id};
+    struct wire_frame unsafe_resp;
+    wire_frame_init_response(&unsafe_resp, &unsafe_req, WIRE_OK, NULL);
+    unsafe_resp.body.produce_resp.base_offset = base;
+    unsafe_resp.body.produce_resp.last_offset = g->next_offset - 1;
+    client_respond(b, c, &unsafe_resp);
+    broker_mark_dirty(g);
+    return;
+#endif
     group_add_commit_wait(g, c, first, last, g->term, base, g->next_offset - 1, b->now_ms + timeout);
     broker_mark_dirty(g);
 }

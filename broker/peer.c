@@ -36,6 +36,27 @@ struct peer *broker_peer(struct broker *b, uint32_t id)
     return NULL;
 }
 
+/* The endpoint to connect to a peer: with peer_source_address set, ZeroMQ's
+ * "tcp://SOURCE:0;HOST:PORT" form makes the connection come from that
+ * address (a fault test cuts the network between per-broker addresses). */
+static int peer_endpoint(const struct broker *b, const char *address, char *out, size_t cap)
+{
+    const char *src = b->cfg.peer_source_address;
+    int k;
+    if (src[0] == '\0' || strncmp(address, "tcp://", 6) != 0)
+        k = snprintf(out, cap, "%s", address);
+    else if (strchr(src, ':') != NULL)
+        k = snprintf(out, cap, "tcp://[%s]:0;%s", src, address + 6);
+    else
+        k = snprintf(out, cap, "tcp://%s:0;%s", src, address + 6);
+    if (k < 0 || (size_t)k >= cap) {
+        snprintf(out, cap, "%s", address);
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    return 0;
+}
+
 int peers_open(struct broker *b)
 {
     b->peer_sock = zmq_socket(b->zctx, ZMQ_ROUTER);
@@ -71,8 +92,10 @@ int peers_open(struct broker *b)
         broker_set_sockopt_int(p->dealer, ZMQ_LINGER, 0);
         broker_set_sockopt_int(p->dealer, ZMQ_RECONNECT_IVL, 50);
         broker_set_sockopt_int(p->dealer, ZMQ_RECONNECT_IVL_MAX, 500);
-        if (zmq_connect(p->dealer, n->peer_address) != 0) {
-            blog(BLOG_ERROR, NULL, "node %u: cannot connect to %s: %s", n->id, n->peer_address,
+        char endpoint[2 * BROKER_ADDRESS_BYTES_MAX];
+        if (peer_endpoint(b, n->peer_address, endpoint, sizeof endpoint) != 0 ||
+            zmq_connect(p->dealer, endpoint) != 0) {
+            blog(BLOG_ERROR, NULL, "node %u: cannot connect to %s: %s", n->id, endpoint,
                  zmq_strerror(zmq_errno()));
             return -1;
         }

@@ -406,6 +406,10 @@ int broker_run(const struct broker_config *cfg)
         goto out;
     if (open_meta(b) != 0)
         goto out;
+#ifdef RAFTMQ_UNSAFE_ACK_BEFORE_COMMIT
+    blog(BLOG_ERROR, NULL, "THIS BUILD IS DELIBERATELY UNSAFE: it acknowledges records before "
+         "they are committed (RAFTMQ_UNSAFE_ACK_BEFORE_COMMIT, for the fault suite's self-test)");
+#endif
     blog(BLOG_INFO, NULL, "serving clients on %s, peers on %s, data in %s, %u node(s), fsync=%s",
          b->cfg.client_listen, b->cfg.peer_listen, b->cfg.data_dir, b->cfg.n_nodes,
          b->cfg.fsync_policy == STORAGE_FSYNC_NEVER ? "never" : "always");

@@ -1065,6 +1065,7 @@ static void report_batch(raftmq_producer *p, struct pbatch *b, int error, const 
         .error_message = error == RAFTMQ_OK ? "" : message,
         .topic = pp->topic->name,
         .partition = (int32_t)pp->id,
+        .attempts = b->sends,
     };
     assert(pp->ring_len >= b->record_count);
     p->in_callback = true;

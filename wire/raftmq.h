@@ -105,6 +105,9 @@ struct raftmq_delivery {
     int64_t offset;            /* RAFTMQ_OK: the record's offset; else -1 */
     int64_t timestamp;         /* the record's timestamp (ms) */
     void *opaque;              /* as given to raftmq_producer_send */
+    /* PRODUCE requests that carried the record (0: never sent). Above 1
+     * without idempotence, the record may be stored more than once. */
+    uint32_t attempts;
 };
 
 /* Called once per record sent; `d` and its strings are valid during the call only. */

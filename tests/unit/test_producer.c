@@ -32,6 +32,7 @@ struct report {
     int32_t partition;
     int64_t offset;
     uintptr_t opaque;
+    uint32_t attempts;
 };
 
 static struct report reports[REPORTS_MAX];
@@ -44,7 +45,7 @@ static void record_report(const struct raftmq_delivery *d, void *cb_opaque)
     ck_assert_ptr_nonnull(d->error_message);
     ck_assert_ptr_nonnull(d->topic);
     reports[report_count++] = (struct report){d->error, d->partition, d->offset,
-                                              (uintptr_t)d->opaque};
+                                              (uintptr_t)d->opaque, d->attempts};
 }
 
 static void config_for_tests(struct raftmq_producer_config *c)
@@ -411,6 +412,7 @@ START_TEST(delivery_timeout_fails_records_in_order)
         ck_assert_int_eq(reports[r].error, RAFTMQ_ERR_TIMEOUT);
         ck_assert_int_eq(reports[r].offset, -1);
         ck_assert_int_eq(reports[r].partition, (int32_t)(reports[r].opaque % 2));
+        ck_assert_uint_eq(reports[r].attempts, 0); /* no leader: never sent */
     }
     assert_in_order_per_partition(2);
     struct raftmq_producer_stats s;
@@ -726,6 +728,14 @@ START_TEST(dropped_answers_and_not_leader_neither_duplicate_nor_reorder)
     ck_assert_uint_eq(f.init_requests, 1);
     ck_assert_uint_ge(f.duplicates_answered, 1); /* the dropped batch came back as a duplicate */
     assert_log_exactly_once(&f, 600);
+    /* Each report counts the requests that carried its record: the resent
+     * batches (the dropped answer, NOT_LEADER) more than once. */
+    uint32_t resent = 0;
+    for (size_t r = 0; r < report_count; r++) {
+        ck_assert_uint_ge(reports[r].attempts, 1);
+        resent += reports[r].attempts > 1;
+    }
+    ck_assert_uint_ge(resent, 2);
 }
 END_TEST
 
