@@ -124,6 +124,7 @@ static const char *const all_keys[][2] = {
     {"data_dir", "/tmp/raftmq d"},
     {"client_listen", "tcp://0.0.0.0:9392"},
     {"peer_listen", "tcp://0.0.0.0:9393"},
+    {"peer_source_address", "127.0.0.12"},
     {"fsync", "never"},
     {"election_timeout_min_ms", "200"},
     {"election_timeout_max_ms", "400"},
@@ -150,6 +151,7 @@ static void check_all_set(void)
     ck_assert_str_eq(cfg.data_dir, "/tmp/raftmq d");
     ck_assert_str_eq(cfg.client_listen, "tcp://0.0.0.0:9392");
     ck_assert_str_eq(cfg.peer_listen, "tcp://0.0.0.0:9393");
+    ck_assert_str_eq(cfg.peer_source_address, "127.0.0.12");
     ck_assert_int_eq(cfg.fsync_policy, STORAGE_FSYNC_NEVER);
     ck_assert_uint_eq(cfg.election_timeout_min_ms, 200);
     ck_assert_uint_eq(cfg.election_timeout_max_ms, 400);
@@ -279,6 +281,8 @@ START_TEST(test_validation_names_key)
         const char *flag, *value, *expect;
     } cases[] = {
         {"--node-id", "0", "node_id: 0"},
+        {"--peer-source-address", "127.0.0.256", "\"127.0.0.256\" is not an IPv4"},
+        {"--peer-source-address", "tcp://127.0.0.1", "peer_source_address"},
         {"--heartbeat-ms", "500",
          "heartbeat_ms: 500 must be less than election_timeout_min_ms / 2 (75)"},
         {"--heartbeat-ms", "75", "heartbeat_ms: 75"},
