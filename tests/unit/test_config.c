@@ -282,7 +282,7 @@ START_TEST(test_validation_names_key)
     } cases[] = {
         {"--node-id", "0", "node_id: 0"},
         {"--peer-source-address", "127.0.0.256", "\"127.0.0.256\" is not an IPv4"},
-        {"--peer-source-address", "tcp://127.0.0.1", "peer_source_address"},
+        {"--peer-source-address", "tcp://127.0.0.1", "\"tcp://127.0.0.1\" is not an IPv4"},
         {"--heartbeat-ms", "500",
          "heartbeat_ms: 500 must be less than election_timeout_min_ms / 2 (75)"},
         {"--heartbeat-ms", "75", "heartbeat_ms: 75"},
