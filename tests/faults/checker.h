@@ -173,11 +173,14 @@ struct checker_result {
 #define CHECKER_LINE_BYTES_MAX 256u
 
 /*
- * Runs every check and fills *r. For each failure counter, its first
+ * Runs every check and fills *r. For each check, its first
  * lines_per_check instances are passed to report (may be NULL) as one
  * line each, without a newline, naming partition/offset and producer/seq
- * ("lost: producer 2 seq 17 acked at partition 1 offset 40: offset 40
- * holds producer 0 seq 9"). Lines are valid during the call only.
+ * ("lost: producer 2 seq 17 acked at partition 1 offset 40 is not in the
+ * final drain; offset 40 holds producer 0 seq 9"). Both duplicate counters
+ * share one budget; a run of missing offsets is one gap line. Each line
+ * starts with its counter's name (duplicates: "duplicate:"). Lines are
+ * valid during the call only.
  * May be called again (it recomputes everything).
  * Errors: E_SEQUENCE (a partition's drain was never ended by
  * checker_final_end), E_NOMEM.
@@ -185,7 +188,11 @@ struct checker_result {
 int checker_run(struct checker *c, struct checker_result *r, uint32_t lines_per_check,
                 void (*report)(void *arg, const char *line), void *arg);
 
-/* One summary line of *r ("ok sent=... acked=..." or "FAILED lost=..."); returns snprintf's value. */
+/*
+ * One summary line of *r: "ok" or "FAILED", every failure counter, " | ",
+ * every information counter ("FAILED lost=1 wrong_offset=0 ... | sent=9 ...").
+ * Returns snprintf's value (about 330 bytes are needed).
+ */
 int checker_result_format(const struct checker_result *r, char *buf, size_t cap);
 
 #endif
