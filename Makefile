@@ -140,6 +140,10 @@ cluster-test: $(BIN)/raftmq-testclient $(TST)/bin/raftmq-broker
 	    tests/cluster/run.sh
 # ---- end of the cluster test block ---------------------------------------------
 
+# The fault-injection suite's history checker (tests/faults/checker.c) is pure
+# C with no I/O: the unit-test runner links it for its tests (test_checker.c).
+$(UNIT_TESTS): $(TST)/obj/tests/faults/checker.o
+
 # ---- entry points -----------------------------------------------------------
 
 .PHONY: all build deps deps-check test test-build test-run fuzz fuzz-run fuzz-smoke \

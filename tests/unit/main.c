@@ -29,6 +29,7 @@ static const struct {
     {"histogram", histogram_suite},
     {"producer", producer_suite},
     {"consumer", consumer_suite},
+    {"checker", checker_suite},
 };
 
 int main(int argc, char **argv)
