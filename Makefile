@@ -483,6 +483,48 @@ test-build: $(TST)/bin/raftmq-consumer-check
 cluster-test: $(TST)/bin/raftmq-consumer-check $(BIN)/raftmq-consume $(BIN)/raftmq-produce
 # ---- end consumer ---------------------------------------------------------------
 
+# ---- fault-injection suite (tests/faults/, docs/testing.md) -----------------------
+# raftmq-faults runs real brokers under kills, pauses, partitions, restarts and
+# power losses and checks the history (tests/faults/checker.c). `make test`
+# runs a short campaign (FAULTS_SMOKE_SECONDS of faults, a new seed each run)
+# and the self-test: a broker built to acknowledge before commit must be
+# caught. `make faults DURATION=600 SEED=42` runs a long campaign.
+FAULTS := $(TST)/bin/raftmq-faults
+# The self-test's broken broker: the test build, with the two files that
+# RAFTMQ_UNSAFE_ACK_BEFORE_COMMIT changes compiled with it.
+BROKER_UNSAFE := $(TST)/bin/raftmq-broker-unsafe
+UNSAFE_OBJS := $(TST)/unsafe/broker/partition.o $(TST)/unsafe/broker/server.o
+FAULTS_SMOKE_SECONDS ?= 60
+DURATION ?= 600
+SEED ?=
+FAULTS_ARGS ?=
+test-build: $(FAULTS) $(BROKER_UNSAFE)
+
+$(FAULTS): $(TST)/obj/tests/faults/faults.o $(TST)/obj/tests/faults/checker.o $(CLIENT_LIB_TEST)
+	@mkdir -p $(@D)
+	$(call quiet,LD,$@)
+	$(Q)$(CC) $(TEST_CFLAGS) $^ $(PKG_LIBS) -lpthread -o $@
+
+$(TST)/unsafe/%.o: %.c
+	@mkdir -p $(@D)
+	$(call quiet,CC,$@)
+	$(Q)$(CC) $(TEST_CFLAGS) -DRAFTMQ_UNSAFE_ACK_BEFORE_COMMIT -c $< -o $@
+
+$(BROKER_UNSAFE): $(TST)/obj/broker/main.o $(UNSAFE_OBJS) $(BROKER_LINK_TEST)
+	@mkdir -p $(@D)
+	$(call quiet,LD,$@)
+	$(Q)$(CC) $(TEST_CFLAGS) $^ $(PKG_LIBS) -lpthread -o $@
+
+.PHONY: faults faults-smoke faults-selftest
+faults: $(FAULTS) $(BROKER_TEST) $(BIN)/raftmq-admin
+	@BUILD=$(BUILD) tests/faults/run.sh --duration $(DURATION) $(if $(SEED),--seed $(SEED)) $(FAULTS_ARGS)
+faults-smoke: $(FAULTS) $(BROKER_TEST) $(BIN)/raftmq-admin
+	@BUILD=$(BUILD) tests/faults/run.sh --duration $(FAULTS_SMOKE_SECONDS)
+faults-selftest: $(FAULTS) $(BROKER_UNSAFE) $(BIN)/raftmq-admin
+	@BUILD=$(BUILD) tests/faults/run.sh --broker $(BROKER_UNSAFE) --faults isolate,kill \
+	    --duration 30 --expect-violation
+# ---- end fault-injection suite ----------------------------------------------------
+
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_SRC) $(wildcard wire/*.h raft/*.h broker/*.h)
 	@mkdir -p $(@D)
 	$(call quiet,FUZZ,$@)

@@ -41,7 +41,7 @@ bool checker_parse_id(const uint8_t *value, size_t len, uint32_t *producer, uint
  */
 enum {
     CHECKER_OK = 0,
-    CHECKER_E_ARG = -1,      /* producer, partition or value out of range; attempts 0 */
+    CHECKER_E_ARG = -1,      /* producer, partition or value out of range; acked with attempts 0 */
     CHECKER_E_BOUND = -2,    /* seq >= sends_per_producer_max, or reads past their bound */
     CHECKER_E_SEQUENCE = -3, /* calls out of order: see each function */
     CHECKER_E_NOMEM = -4,
@@ -89,7 +89,8 @@ int checker_sent(struct checker *c, uint32_t producer, uint64_t seq, uint32_t pa
 /*
  * Its delivery report: error 0 means committed at offset (>= 0); any other
  * error means it failed (offset ignored). attempts = PRODUCE requests that
- * carried it (>= 1). Errors: E_ARG (producer, attempts 0, negative offset
+ * carried it (>= 1 when acknowledged; 0 for a failure never sent). Errors:
+ * E_ARG (producer, attempts 0 when acknowledged, negative offset
  * with error 0), E_BOUND (seq), E_SEQUENCE (never sent, or reported twice).
  */
 int checker_outcome(struct checker *c, uint32_t producer, uint64_t seq, int error,
