@@ -169,7 +169,8 @@ test-build: raft-purity $(UNIT_TESTS) $(FUZZERS) build $(BIN)/raftmq-sim-bug $(B
             $(BIN)/raftmq-testclient
 
 # The last line is a plain "tests: N passed, 0 failed" summary (unit checks,
-# simulator runs, fuzz targets, cluster tests and the install check) for CI; any failure stops
+# simulator runs, fuzz targets, cluster tests, the install check, the fault campaign and its
+# self-test) for CI; any failure stops
 # the run with a non-zero status.
 test-run: test-build
 	@echo "== unit tests (ASan+UBSan+LSan): $(UNIT_TESTS) =="
@@ -184,9 +185,13 @@ test-run: test-build
 	@set -o pipefail; $(MAKE) --no-print-directory cluster-test 2>&1 | tee $(TST)/cluster-tests.log
 	@echo "== libraftmq installed into a scratch prefix, an application built against it =="
 	@BUILD=$(BUILD) tests/install/check.sh
+	@echo "== fault injection: $(FAULTS_SMOKE_SECONDS) s of mixed faults on real brokers (ASan+UBSan) =="
+	@$(MAKE) --no-print-directory faults-smoke
+	@echo "== fault injection self-test: a broker that acknowledges before commit must be caught =="
+	@$(MAKE) --no-print-directory faults-selftest
 	@checks=$$(sed -n 's/.*Checks: \([0-9]*\),.*/\1/p' $(TST)/unit-tests.log | tail -n 1); \
 	    cluster=$$(sed -n 's/^cluster tests: \([0-9]*\) passed.*/\1/p' $(TST)/cluster-tests.log); \
-	    echo "tests: $$(( checks + 4 + $(words $(FUZZ_TARGETS)) + cluster )) passed, 0 failed"
+	    echo "tests: $$(( checks + 6 + $(words $(FUZZ_TARGETS)) + cluster )) passed, 0 failed"
 
 fuzz: $(FUZZERS)
 

@@ -1559,7 +1559,9 @@ cleanup:
     if (o.netns)
         nft("delete table inet " NFT_TABLE);
     checker_destroy(sh.checker);
-    if (exit_code == 0 && made_work && !o.keep) {
+    /* Kept when something failed, except in the self-test, where failing is the point. */
+    bool expected = o.expect_violation ? exit_code == 1 : exit_code == 0;
+    if (expected && made_work && !o.keep) {
         char *argv_rm[] = {(char *)"rm", (char *)"-rf", (char *)o.work_dir, NULL};
         run_command(argv_rm, NULL, 0, 60000);
     } else {

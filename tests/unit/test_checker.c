@@ -659,6 +659,7 @@ START_TEST(test_misuse_errors)
     ck_assert_int_eq(checker_outcome(c, 5, 0, 0, 0, 1), CHECKER_E_ARG);
     ck_assert_int_eq(checker_outcome(c, 0, 0, 0, 0, 0), CHECKER_E_ARG);
     ck_assert_ptr_nonnull(strstr(checker_last_error(c), "attempts 0"));
+    ck_assert_int_eq(checker_outcome(c, 0, 9, 5, -1, 0), CHECKER_OK); /* failed, never sent */
     ck_assert_int_eq(checker_outcome(c, 0, 0, 0, -1, 1), CHECKER_E_ARG);
     ck_assert_int_eq(checker_outcome(c, 0, 0, 0, 0, 1), CHECKER_OK);
     ck_assert_int_eq(checker_outcome(c, 0, 0, 3, -1, 1), CHECKER_E_SEQUENCE);
