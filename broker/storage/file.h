@@ -90,10 +90,12 @@ extern const struct storage_fs storage_fs_tracked;
 /*
  * Cuts every tracked file longer than its durable size to that size;
  * returns how many were cut, or the first -errno (files that no longer
- * exist are skipped; the others are still cut). Afterwards every mutating
- * call (writes, syncs, truncations, renames, unlinks, opens that create or
- * truncate) fails with -EIO, as on a machine that has stopped, until
- * storage_fs_tracked_reset.
+ * exist are skipped; the others are still cut). Afterwards the machine has
+ * stopped: every mutating call (writes, syncs, truncations, renames,
+ * unlinks, mkdir, fsync_dir, opens that create or truncate), and every
+ * fdatasync that was running, fails with -EIO on the calling thread and
+ * blocks on any other thread until storage_fs_tracked_reset (then -EIO),
+ * so that no other thread acts on an error before the process exits.
  */
 int storage_fs_tracked_power_loss(void);
 
@@ -106,6 +108,8 @@ void storage_fs_tracked_reset(size_t files_max);
 
 /* The durable size recorded for path, or -1 if it is not tracked. */
 int64_t storage_fs_tracked_durable_size(const char *path);
+/* Calls blocked on other threads since the power loss (for tests). */
+int storage_fs_tracked_stopped_threads(void);
 
 /* pread/pwritev until done: 0, or a negative errno (-EIO for an unexpected end of file). */
 int storage_fs_pread_all(const struct storage_fs *fs, int fd, void *buf, size_t len, uint64_t pos);

@@ -43,6 +43,31 @@ static uint32_t tracked_fd_slot[STORAGE_TRACKED_FDS_MAX]; /* slot + 1 of each op
 static size_t tracked_used;                            /* slots in use */
 static size_t tracked_cap = STORAGE_TRACKED_FILES_MAX;
 static bool tracked_lost;                              /* a power loss happened */
+static pthread_t tracked_loss_thread;                  /* the thread that called it */
+static pthread_cond_t tracked_reset_cond = PTHREAD_COND_INITIALIZER;
+static uint64_t tracked_resets;                        /* storage_fs_tracked_reset calls */
+static int tracked_stopped_threads;                    /* calls blocked in stopped_locked */
+
+/*
+ * 0 before a power loss; after it -EIO. A machine that lost power runs no
+ * further code: on any thread but the one that called the power loss
+ * (which must go on to exit, or in a test to clean up), the call first
+ * blocks until storage_fs_tracked_reset, so that, say, the syncer thread
+ * does not report an I/O error while the broker exits.
+ */
+static int stopped_locked(void)
+{
+    if (!tracked_lost)
+        return 0;
+    uint64_t resets = tracked_resets;
+    if (!pthread_equal(pthread_self(), tracked_loss_thread)) {
+        tracked_stopped_threads++;
+        while (tracked_resets == resets)
+            pthread_cond_wait(&tracked_reset_cond, &tracked_lock);
+        tracked_stopped_threads--;
+    }
+    return -EIO;
+}
 
 /* FNV-1a over the path's bytes. */
 static size_t bucket_of(const char *path)
@@ -158,11 +183,9 @@ static int tracked_open(void *ctx, const char *path, int flags, int *fd_out)
     const struct storage_fs *real = &storage_fs_posix;
     bool mutating = (flags & (STORAGE_OPEN_CREATE | STORAGE_OPEN_TRUNC | STORAGE_OPEN_EXCL)) != 0;
     pthread_mutex_lock(&tracked_lock);
-    int rc = 0;
-    if (tracked_lost && mutating) {
-        rc = -EIO;
+    int rc = mutating ? stopped_locked() : 0;
+    if (rc != 0)
         goto out;
-    }
     /* Room first, so that a file is never created without a record. */
     int slot = find_locked(path);
     if (slot < 0 && tracked_used >= tracked_cap && purge_locked() == 0) {
@@ -232,7 +255,9 @@ static int64_t tracked_pwritev(void *ctx, int fd, const struct iovec *iov, int i
 {
     (void)ctx;
     pthread_mutex_lock(&tracked_lock);
-    int64_t n = tracked_lost ? -EIO : storage_fs_posix.pwritev(NULL, fd, iov, iovcnt, pos);
+    int64_t n = stopped_locked();
+    if (n == 0)
+        n = storage_fs_posix.pwritev(NULL, fd, iov, iovcnt, pos);
     pthread_mutex_unlock(&tracked_lock);
     return n;
 }
@@ -247,14 +272,15 @@ static int tracked_fdatasync(void *ctx, int fd)
 {
     (void)ctx;
     pthread_mutex_lock(&tracked_lock);
-    if (tracked_lost) {
+    int rc = stopped_locked();
+    if (rc != 0) {
         pthread_mutex_unlock(&tracked_lock);
-        return -EIO;
+        return rc;
     }
     int slot = slot_of_fd_locked(fd);
     uint64_t start_size = 0;
     int64_t mtime_ms;
-    int rc = storage_fs_posix.fstat(NULL, fd, &start_size, &mtime_ms);
+    rc = storage_fs_posix.fstat(NULL, fd, &start_size, &mtime_ms);
     if (rc != 0 || slot < 0) {
         pthread_mutex_unlock(&tracked_lock);
         return rc != 0 ? rc : -EBADF; /* not opened through this file system */
@@ -262,13 +288,20 @@ static int tracked_fdatasync(void *ctx, int fd)
     struct tracked_file *f = &tracked_files[slot];
     if (f->syncs++ == 0)
         f->cut_low = UINT64_MAX;
+    uint64_t resets = tracked_resets;
     pthread_mutex_unlock(&tracked_lock);
 
     rc = storage_fs_posix.fdatasync(NULL, fd);
 
     pthread_mutex_lock(&tracked_lock);
+    if (tracked_lost || tracked_resets != resets) {
+        /* The power went while it ran (it never returns), or the table was reset: f is not ours now. */
+        rc = tracked_lost ? stopped_locked() : -EIO;
+        pthread_mutex_unlock(&tracked_lock);
+        return rc;
+    }
     f->syncs--;
-    if (rc == 0 && !tracked_lost) {
+    if (rc == 0) {
         uint64_t covered = start_size < f->cut_low ? start_size : f->cut_low;
         if (covered > f->durable)
             f->durable = covered;
@@ -283,7 +316,9 @@ static int tracked_ftruncate(void *ctx, int fd, uint64_t len)
 {
     (void)ctx;
     pthread_mutex_lock(&tracked_lock);
-    int rc = tracked_lost ? -EIO : storage_fs_posix.ftruncate(NULL, fd, len);
+    int rc = stopped_locked();
+    if (rc == 0)
+        rc = storage_fs_posix.ftruncate(NULL, fd, len);
     int slot = slot_of_fd_locked(fd);
     if (rc == 0 && slot >= 0) {
         struct tracked_file *f = &tracked_files[slot];
@@ -310,9 +345,9 @@ static int tracked_rename(void *ctx, const char *from, const char *to)
 {
     (void)ctx;
     pthread_mutex_lock(&tracked_lock);
-    int rc = -EIO;
     char *copy = NULL;
-    if (tracked_lost)
+    int rc = stopped_locked();
+    if (rc != 0)
         goto out;
     /* Allocate before renaming, so that nothing can fail after it. */
     rc = -ENOMEM;
@@ -342,7 +377,9 @@ static int tracked_unlink(void *ctx, const char *path)
 {
     (void)ctx;
     pthread_mutex_lock(&tracked_lock);
-    int rc = tracked_lost ? -EIO : storage_fs_posix.unlink(NULL, path);
+    int rc = stopped_locked();
+    if (rc == 0)
+        rc = storage_fs_posix.unlink(NULL, path);
     if (rc == 0) {
         int slot = find_locked(path);
         if (slot >= 0)
@@ -356,18 +393,18 @@ static int tracked_mkdir(void *ctx, const char *path)
 {
     (void)ctx;
     pthread_mutex_lock(&tracked_lock);
-    bool lost = tracked_lost;
+    int rc = stopped_locked();
     pthread_mutex_unlock(&tracked_lock);
-    return lost ? -EIO : storage_fs_posix.mkdir(NULL, path);
+    return rc != 0 ? rc : storage_fs_posix.mkdir(NULL, path);
 }
 
 static int tracked_fsync_dir(void *ctx, const char *path)
 {
     (void)ctx;
     pthread_mutex_lock(&tracked_lock);
-    bool lost = tracked_lost;
+    int rc = stopped_locked();
     pthread_mutex_unlock(&tracked_lock);
-    return lost ? -EIO : storage_fs_posix.fsync_dir(NULL, path);
+    return rc != 0 ? rc : storage_fs_posix.fsync_dir(NULL, path);
 }
 
 static int tracked_list_dir(void *ctx, const char *path, int (*fn)(void *arg, const char *name),
@@ -399,6 +436,7 @@ int storage_fs_tracked_power_loss(void)
 {
     pthread_mutex_lock(&tracked_lock);
     tracked_lost = true;
+    tracked_loss_thread = pthread_self();
     int cut = 0, first_err = 0;
     for (size_t i = 0; i < STORAGE_TRACKED_FILES_MAX; i++) {
         const struct tracked_file *f = &tracked_files[i];
@@ -432,6 +470,8 @@ void storage_fs_tracked_reset(size_t files_max)
                       ? STORAGE_TRACKED_FILES_MAX
                       : files_max;
     tracked_lost = false;
+    tracked_resets++;
+    pthread_cond_broadcast(&tracked_reset_cond);
     pthread_mutex_unlock(&tracked_lock);
 }
 
@@ -442,4 +482,12 @@ int64_t storage_fs_tracked_durable_size(const char *path)
     int64_t size = slot >= 0 ? (int64_t)tracked_files[slot].durable : -1;
     pthread_mutex_unlock(&tracked_lock);
     return size;
+}
+
+int storage_fs_tracked_stopped_threads(void)
+{
+    pthread_mutex_lock(&tracked_lock);
+    int n = tracked_stopped_threads;
+    pthread_mutex_unlock(&tracked_lock);
+    return n;
 }

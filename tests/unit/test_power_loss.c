@@ -17,6 +17,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <sys/stat.h>
 
 #include "broker/config.h"
@@ -310,6 +311,43 @@ START_TEST(test_everything_mutating_fails_after_the_loss)
 }
 END_TEST
 
+struct writer_call {
+    int fd;
+    int64_t result;
+    int returned; /* atomic: set by the thread when its call returns */
+};
+
+static void *write_after_loss(void *arg)
+{
+    struct writer_call *w = arg;
+    uint8_t byte = 1;
+    struct iovec iov = {&byte, 1};
+    w->result = fs->pwritev(fs->ctx, w->fd, &iov, 1, 0);
+    __atomic_store_n(&w->returned, 1, __ATOMIC_SEQ_CST);
+    return NULL;
+}
+
+/* Another thread (the syncer, in the broker) does not return from a call after the loss. */
+START_TEST(test_other_threads_stop_after_the_loss)
+{
+    const char *a = path_of("a");
+    struct writer_call w = {.fd = open_new(a)};
+    ck_assert_int_eq(storage_fs_tracked_power_loss(), 0);
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, write_after_loss, &w), 0);
+    for (int spins = 0; spins < 100000 && storage_fs_tracked_stopped_threads() == 0; spins++)
+        usleep(100);
+    ck_assert_int_eq(storage_fs_tracked_stopped_threads(), 1);
+    ck_assert_int_eq(__atomic_load_n(&w.returned, __ATOMIC_SEQ_CST), 0);
+    storage_fs_tracked_reset(0); /* releases it, with -EIO */
+    ck_assert_int_eq(pthread_join(t, NULL), 0);
+    ck_assert_int_eq(w.result, -EIO);
+    ck_assert_int_eq(storage_fs_tracked_stopped_threads(), 0);
+    ck_assert_int_eq(disk_size(a), 0);
+    storage_fs_posix.close(NULL, w.fd);
+}
+END_TEST
+
 /* ---- a partition log ------------------------------------------------------------------ */
 
 #define SMALL_LEN_MAX 200u
@@ -482,6 +520,7 @@ Suite *power_loss_suite(void)
     tcase_add_test(files, test_unlink_forgets);
     tcase_add_test(files, test_full_table_refuses_open);
     tcase_add_test(files, test_everything_mutating_fails_after_the_loss);
+    tcase_add_test(files, test_other_threads_stop_after_the_loss);
     suite_add_tcase(s, files);
     TCase *log = tcase_create("log");
     tcase_add_checked_fixture(log, setup, teardown);
