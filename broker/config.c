@@ -49,6 +49,7 @@ enum key_kind {
     KEY_NODE,
     KEY_FSYNC,
     KEY_LOG_LEVEL,
+    KEY_BOOL, /* true|false; the flag alone means true */
 };
 
 struct key {
@@ -119,6 +120,10 @@ static const struct key keys[] = {
      "bound on a clean shutdown; 1..600000"},
     {"log_level", KEY_LOG_LEVEL, FIELD(log_level), false, "error|warn|info|debug", NULL,
      "least severe log lines written (to stderr)"},
+    {"test_power_loss", KEY_BOOL, FIELD(test_power_loss), false, "true|false", NULL,
+     "TEST ONLY, never in production: storage records what each file holds durably, and "
+     "SIGUSR1 then simulates a power loss (every file is cut to what fdatasync made durable "
+     "and the broker exits at once with status 137)"},
 };
 #define KEY_COUNT (sizeof(keys) / sizeof(keys[0]))
 
@@ -335,6 +340,13 @@ static int set_value(struct broker_config *c, const struct key *k, const char *v
         else
             return fail(err, err_cap, "%s: \"" QUOTE "\" must be always or never", label, value);
         return 0;
+    case KEY_BOOL: {
+        bool v = strcmp(value, "true") == 0;
+        if (!v && strcmp(value, "false") != 0)
+            return fail(err, err_cap, "%s: \"" QUOTE "\" must be true or false", label, value);
+        memcpy(field, &v, sizeof v);
+        return 0;
+    }
     case KEY_LOG_LEVEL: {
         int level = blog_level_parse(value);
         if (level < 0)
@@ -424,6 +436,12 @@ static void format_value(const struct broker_config *c, const struct key *k, cha
     case KEY_LOG_LEVEL:
         snprintf(out, cap, "%s", blog_level_name(c->log_level));
         return;
+    case KEY_BOOL: {
+        bool v;
+        memcpy(&v, field, sizeof v);
+        snprintf(out, cap, "%s", v ? "true" : "false");
+        return;
+    }
     case KEY_NODE:
         break;
     }
@@ -489,6 +507,14 @@ static bool is_help(const char *a)
     return strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0;
 }
 
+/* Whether a flag of key k given without "=VALUE" takes the next argument as its value. */
+static bool takes_next(const struct key *k, int i, int argc, char **argv)
+{
+    if (k->kind != KEY_BOOL)
+        return true;
+    return i + 1 < argc && (strcmp(argv[i + 1], "true") == 0 || strcmp(argv[i + 1], "false") == 0);
+}
+
 int broker_config_parse_args(struct broker_config *c, int argc, char **argv, FILE *out, char *err,
                              size_t err_cap)
 {
@@ -516,8 +542,10 @@ int broker_config_parse_args(struct broker_config *c, int argc, char **argv, FIL
             if (i + 1 >= argc)
                 return fail(err, err_cap, "--config needs a value (a file name)");
             config_path = argv[++i];
-        } else if (key_find(a + 2, strlen(a + 2)) != NULL) {
-            i++; /* its value, which may look like a flag */
+        } else {
+            const struct key *k = key_find(a + 2, strlen(a + 2));
+            if (k != NULL && takes_next(k, i, argc, argv))
+                i++; /* its value, which may look like a flag */
         }
     }
     if (config_path != NULL && broker_config_load_file(c, config_path, err, err_cap) != 0)
@@ -547,6 +575,8 @@ int broker_config_parse_args(struct broker_config *c, int argc, char **argv, FIL
                         name);
         char flag[64];
         flag_name(k, flag, sizeof flag);
+        if (value == NULL && !takes_next(k, i, argc, argv))
+            value = "true"; /* a true|false flag on its own */
         if (value == NULL) {
             if (i + 1 >= argc)
                 return fail(err, err_cap, "%s needs a value (%s)", flag, k->arg);

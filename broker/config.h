@@ -81,6 +81,10 @@ struct broker_config {
     uint32_t shutdown_timeout_ms;   /* bound on a clean shutdown; default 5000; 1..600000 */
     int log_level;                  /* log_level: error|warn|info|debug -> BLOG_*; default info */
     uint64_t raft_memory_bytes;               /* raft_memory_bytes: per partition, recent entries kept in memory for followers; default 64 MiB; 1 MiB..16 GiB */
+    /* test_power_loss = true|false, default false. TEST ONLY: storage goes
+     * through storage_fs_tracked and SIGUSR1 simulates a power loss (cuts
+     * every file to its synced size, then _exit(137)). */
+    bool test_power_loss;
 };
 
 void broker_config_defaults(struct broker_config *c);
@@ -90,7 +94,9 @@ void broker_config_defaults(struct broker_config *c);
  * Flags: --config FILE (loaded first, wherever it appears; then flags
  * override file values), --help/-h (prints help to `out`, returns 1), and
  * for every key K a flag --K VALUE or --K=VALUE where K's underscores are
- * dashes (underscores are accepted too). Returns 0 on success (validated),
+ * dashes (underscores are accepted too). A true|false key's flag may also
+ * stand alone (--K means --K true) when the next argument is not true or
+ * false. Returns 0 on success (validated),
  * 1 if help was printed (caller exits 0), -1 on error. Positional arguments
  * are errors (the `dump` sub-command is the caller's to recognise first).
  */

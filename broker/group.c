@@ -9,6 +9,7 @@
 #include "broker/blog.h"
 #include "broker/broker.h"
 #include "broker/peer_codec.h"
+#include "broker/storage/file.h"
 #include "wire/batch.h"
 #include "wire/byteorder.h"
 
@@ -227,6 +228,8 @@ int group_open(struct broker *b, uint64_t id, const char *name, const char *dir,
     g->retention_bytes = -1;
 
     struct storage_log_options so = {
+        /* test_power_loss: the tracked fs, which SIGUSR1 cuts back to what was synced. */
+        .fs = b->cfg.test_power_loss ? &storage_fs_tracked : NULL,
         .fsync_policy = (enum storage_fsync_policy)b->cfg.fsync_policy,
         .segment_bytes = b->cfg.segment_bytes,
         .syncer = b->syncer,

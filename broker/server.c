@@ -16,6 +16,7 @@
 
 #include "broker/blog.h"
 #include "broker/broker.h"
+#include "broker/storage/file.h"
 
 /* Housekeeping (timeouts) and slower chores (compaction, hard-state saves, retention). */
 #define HOUSEKEEPING_MS 10u
@@ -263,6 +264,25 @@ static void begin_stop(struct broker *b, int signo)
     b->next_status_ms = b->now_ms;
 }
 
+/*
+ * test_power_loss (TEST ONLY): the disk as a power loss would leave it,
+ * then exit at once: no flush, no sync, no further send, no clean-up, as
+ * if the machine had stopped here. Status 137 is what a SIGKILLed process
+ * reports, so a test harness treats both as a crash. If a file could not be
+ * cut the disk holds more than a power loss would leave, and the test
+ * would prove nothing: status 1 then, so that the harness notices.
+ */
+static _Noreturn void simulate_power_loss(void)
+{
+    int cut = storage_fs_tracked_power_loss();
+    if (cut < 0) {
+        blog(BLOG_ERROR, NULL, "simulated power loss: cutting files failed: %s", strerror(-cut));
+        _exit(1);
+    }
+    blog(BLOG_WARN, NULL, "simulated power loss: %d files cut to their synced size", cut);
+    _exit(137);
+}
+
 /* ---- set-up and the loop -------------------------------------------------------- */
 
 static int open_meta(struct broker *b)
@@ -386,6 +406,8 @@ int broker_run(const struct broker_config *cfg)
     sigemptyset(&mask);
     sigaddset(&mask, SIGINT);
     sigaddset(&mask, SIGTERM);
+    if (b->cfg.test_power_loss)
+        sigaddset(&mask, SIGUSR1);
     sigprocmask(SIG_BLOCK, &mask, NULL);
     signal(SIGPIPE, SIG_IGN);
     b->signal_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
@@ -413,6 +435,9 @@ int broker_run(const struct broker_config *cfg)
     blog(BLOG_INFO, NULL, "serving clients on %s, peers on %s, data in %s, %u node(s), fsync=%s",
          b->cfg.client_listen, b->cfg.peer_listen, b->cfg.data_dir, b->cfg.n_nodes,
          b->cfg.fsync_policy == STORAGE_FSYNC_NEVER ? "never" : "always");
+    if (b->cfg.test_power_loss)
+        blog(BLOG_WARN, NULL, "test_power_loss is on (TEST ONLY): storage files are tracked, "
+             "and SIGUSR1 simulates a power loss");
     broker_mark_dirty(b->meta);
     process_dirty(b);
 
@@ -439,8 +464,11 @@ int broker_run(const struct broker_config *cfg)
         struct stall_watch sw = {.started_ms = b->now_ms, .last_ms = b->now_ms};
         if (items[3].revents & ZMQ_POLLIN) {
             struct signalfd_siginfo si;
-            while (read(b->signal_fd, &si, sizeof si) == (ssize_t)sizeof si)
+            while (read(b->signal_fd, &si, sizeof si) == (ssize_t)sizeof si) {
+                if (si.ssi_signo == SIGUSR1 && b->cfg.test_power_loss)
+                    simulate_power_loss();
                 begin_stop(b, (int)si.ssi_signo);
+            }
         }
         if (items[2].revents & ZMQ_POLLIN)
             on_completions(b);

@@ -49,6 +49,68 @@ struct storage_fs {
 /* The real file system (open(2), pwritev(2), fdatasync(2)...). Stateless. */
 extern const struct storage_fs storage_fs_posix;
 
+/* ---- storage_fs_tracked: the real file system, with power loss, for fault tests ------ */
+
+/*
+ * TEST ONLY (the broker's test_power_loss option). The POSIX operations,
+ * plus a record, per path, of each file's durable size: the size it had
+ * when the last fdatasync that returned successfully started (bytes written
+ * during or after that call are not durable). A file never synced since it
+ * was created or truncated has durable size 0. A file that already exists
+ * when first opened counts as durable at its size then: the tracker cannot
+ * know what an earlier process synced (the broker syncs every log once at
+ * start, which covers what an earlier process left in the page cache).
+ * ftruncate below the durable size lowers it; the record survives close,
+ * moves on rename and is dropped on unlink.
+ *
+ * storage_fs_tracked_power_loss() then cuts every tracked file to its
+ * durable size with truncate(2): the disk as a power loss would leave it,
+ * for a process that exits at once afterwards.
+ *
+ * Simplifications (a real power loss can lose more): directory entries
+ * are durable at once (a created, renamed or unlinked name survives
+ * without fsync_dir), and only a file's length is modelled, so an
+ * unsynced overwrite inside the durable size is kept. Neither matters to
+ * partition storage, which only appends, truncates, and replaces the hard
+ * state by rename after fdatasync of the new file.
+ *
+ * Bounded: at most STORAGE_TRACKED_FILES_MAX paths (a broker has a few
+ * thousand files) and file descriptors below STORAGE_TRACKED_FDS_MAX. When
+ * the table is full, records of closed files that are gone or whose size is
+ * their durable size are forgotten (opening such a file again gives the
+ * same record back); if that frees nothing, open fails with -EMFILE rather
+ * than leave a file untracked. Thread-safe: one mutex, held across each
+ * mutating call but not across fdatasync itself. Process-wide: one table.
+ */
+#define STORAGE_TRACKED_FILES_MAX 8192u
+#define STORAGE_TRACKED_FDS_MAX 65536
+
+extern const struct storage_fs storage_fs_tracked;
+
+/*
+ * Cuts every tracked file longer than its durable size to that size;
+ * returns how many were cut, or the first -errno (files that no longer
+ * exist are skipped; the others are still cut). Afterwards the machine has
+ * stopped: every mutating call (writes, syncs, truncations, renames,
+ * unlinks, mkdir, fsync_dir, opens that create or truncate), and every
+ * fdatasync that was running, fails with -EIO on the calling thread and
+ * blocks on any other thread until storage_fs_tracked_reset (then -EIO),
+ * so that no other thread acts on an error before the process exits.
+ */
+int storage_fs_tracked_power_loss(void);
+
+/*
+ * Forgets every record and the power loss, and sets the table's capacity
+ * (0 or more than STORAGE_TRACKED_FILES_MAX: STORAGE_TRACKED_FILES_MAX).
+ * For tests; call with no tracked file open.
+ */
+void storage_fs_tracked_reset(size_t files_max);
+
+/* The durable size recorded for path, or -1 if it is not tracked. */
+int64_t storage_fs_tracked_durable_size(const char *path);
+/* Calls blocked on other threads since the power loss (for tests). */
+int storage_fs_tracked_stopped_threads(void);
+
 /* pread/pwritev until done: 0, or a negative errno (-EIO for an unexpected end of file). */
 int storage_fs_pread_all(const struct storage_fs *fs, int fd, void *buf, size_t len, uint64_t pos);
 int storage_fs_pwritev_all(const struct storage_fs *fs, int fd, const struct iovec *iov, int iovcnt,

@@ -20,6 +20,7 @@ static const struct {
     {"frame", frame_suite},   {"vectors", vectors_suite}, {"batch", batch_suite},
     {"raft", raft_suite},
     {"storage", storage_suite}, {"storage_crash", storage_crash_suite},
+    {"power_loss", power_loss_suite},
     {"config", config_suite},
     {"peer_codec", peer_codec_suite},
     {"metadata", metadata_suite},

@@ -13,6 +13,7 @@ Suite *batch_suite(void);
 Suite *raft_suite(void);
 Suite *storage_suite(void);
 Suite *storage_crash_suite(void);
+Suite *power_loss_suite(void);
 Suite *config_suite(void);
 Suite *peer_codec_suite(void);
 Suite *metadata_suite(void);
