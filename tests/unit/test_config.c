@@ -142,6 +142,7 @@ static const char *const all_keys[][2] = {
     {"retention_bytes", "10g"},
     {"shutdown_timeout_ms", "100"},
     {"log_level", "debug"},
+    {"test_power_loss", "true"},
 };
 #define ALL_KEYS_COUNT (sizeof(all_keys) / sizeof(all_keys[0]))
 
@@ -169,6 +170,7 @@ static void check_all_set(void)
     ck_assert_int_eq(cfg.retention_bytes, INT64_C(10) * 1024 * 1024 * 1024);
     ck_assert_uint_eq(cfg.shutdown_timeout_ms, 100);
     ck_assert_int_eq(cfg.log_level, BLOG_DEBUG);
+    ck_assert(cfg.test_power_loss);
     ck_assert_uint_eq(cfg.n_nodes, 3);
     ck_assert_uint_eq(cfg.nodes[1].id, 2);
     ck_assert_str_eq(cfg.nodes[1].peer_address, "tcp://127.0.0.1:9393");
