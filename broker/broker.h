@@ -79,6 +79,9 @@ struct commit_wait {
     uint64_t base_offset;
     uint64_t last_offset;
     uint64_t deadline_ms;
+    /* This broker stopped being the leader while the wait was open: its
+     * deadline was shortened (group.c, note_role). */
+    bool leadership_lost;
 };
 
 /* A FETCH waiting for new commits (long poll). */

@@ -520,8 +520,12 @@ void group_expire_waits(struct group *g, uint64_t now_ms)
         struct commit_wait *w = *pp;
         if (w->deadline_ms <= now_ms) {
             respond_commit(g, w, WIRE_ERR_TIMEOUT,
-                           "not committed within the request timeout; the outcome is unknown "
-                           "(the records may still be committed)");
+                           w->leadership_lost
+                               ? "this broker lost the leadership before the records were known "
+                                 "to be committed; the outcome is unknown (they may still be "
+                                 "committed): retry with the new leader"
+                               : "not committed within the request timeout; the outcome is "
+                                 "unknown (the records may still be committed)");
             *pp = w->next;
             g->waits_count--;
             free(w);
@@ -711,8 +715,20 @@ static void note_role(struct group *g)
     g->leader = (raft_id_t)st.leader;
     g->term = st.term;
     /* Fetches are served by the leader: waiting ones go elsewhere. Produce
-     * waiters stay: their entries may still commit under the new leader,
-     * which this broker learns as a follower. */
+     * waiters stay a little: their entries may still commit under the new
+     * leader, which this broker learns as a follower if it can reach it. A
+     * deposed leader cut off from the others would learn nothing until the
+     * request timeout, holding its producers that long: after a grace of
+     * two election timeouts they get TIMEOUT (outcome unknown) and retry
+     * with the new leader (docs/operations.md, "Failures"). */
+    if (was_leader && st.role != RAFT_LEADER) {
+        uint64_t grace_until = g->b->now_ms + 2u * g->b->cfg.election_timeout_max_ms;
+        for (struct commit_wait *w = g->waits_head; w != NULL; w = w->next)
+            if (w->deadline_ms > grace_until) {
+                w->deadline_ms = grace_until;
+                w->leadership_lost = true;
+            }
+    }
     if (was_leader && st.role != RAFT_LEADER)
         while (g->fetches != NULL) {
             struct fetch_wait *f = g->fetches;

@@ -802,13 +802,14 @@ static void shuffle(uint32_t *order, uint32_t n)
     }
 }
 
-/* Blocks every pair between side A (order[0..a)) and side B (order[b0..n)), both ways. */
-static void block_sides(struct cluster *cl, const uint32_t *order, uint32_t a, uint32_t b0)
+/* Blocks every pair between side a[0..na) and side b[0..nb), both ways. */
+static void block_sides(struct cluster *cl, const uint32_t *a, uint32_t na, const uint32_t *b,
+                        uint32_t nb)
 {
-    for (uint32_t i = 0; i < a; i++)
-        for (uint32_t j = b0; j < cl->n; j++) {
-            net_block(&cl->nodes[order[i]], &cl->nodes[order[j]]);
-            net_block(&cl->nodes[order[j]], &cl->nodes[order[i]]);
+    for (uint32_t i = 0; i < na; i++)
+        for (uint32_t j = 0; j < nb; j++) {
+            net_block(&cl->nodes[a[i]], &cl->nodes[b[j]]);
+            net_block(&cl->nodes[b[j]], &cl->nodes[a[i]]);
         }
 }
 
@@ -818,6 +819,38 @@ static void restart(struct cluster *cl, struct node *nd)
         node_wait_ready(cl, nd);
     else
         problem(cl, "cannot restart broker %u", nd->id);
+}
+
+static int64_t inject(struct cluster *cl, enum fault_kind kind);
+
+/* Faults combined: how often a network fault gets a process fault (kill,
+ * pause or power loss, as enabled) in its middle, and how many there were. */
+#define COMPOUND_PERCENT 30
+static uint32_t compound_faults;
+
+/* Holds a network fault for hold_ms, sometimes with a process fault inside. */
+static void hold_partitioned(struct cluster *cl, uint32_t hold_ms)
+{
+    enum fault_kind inner[3];
+    uint32_t n = 0;
+    if (cl->o->enabled[FAULT_KILL])
+        inner[n++] = FAULT_KILL;
+    if (cl->o->enabled[FAULT_PAUSE])
+        inner[n++] = FAULT_PAUSE;
+    if (cl->o->enabled[FAULT_POWER_LOSS])
+        inner[n++] = FAULT_POWER_LOSS;
+    if (n == 0 || rng_below(100) >= COMPOUND_PERCENT) {
+        nap_ms(hold_ms);
+        return;
+    }
+    int64_t until = wire_mono_ms() + hold_ms;
+    nap_ms(hold_ms / 3);
+    say("  and, while the network is cut:");
+    inject(cl, inner[rng_below(n)]);
+    compound_faults++;
+    int64_t left = until - wire_mono_ms();
+    if (left > 0)
+        nap_ms((uint32_t)left);
 }
 
 /* Injects one fault and heals it; returns the wall time it was healed at. */
@@ -867,8 +900,8 @@ static int64_t inject(struct cluster *cl, enum fault_kind kind)
         for (uint32_t i = 0, k = 1; i < cl->n; i++)
             if (i != t->id - 1)
                 order[k++] = i;
-        block_sides(cl, order, 1, 1);
-        nap_ms(hold);
+        block_sides(cl, order, 1, order + 1, cl->n - 1);
+        hold_partitioned(cl, hold);
         net_heal();
         break;
     case FAULT_SPLIT: {
@@ -879,8 +912,8 @@ static int64_t inject(struct cluster *cl, enum fault_kind kind)
         for (uint32_t i = 0; i < minority; i++)
             snprintf(side + strlen(side), sizeof side - strlen(side), " %u", order[i] + 1);
         say("split: minority {%s } from the majority for %.1f s", side, hold / 1000.0);
-        block_sides(cl, order, minority, minority);
-        nap_ms(hold);
+        block_sides(cl, order, minority, order + minority, cl->n - minority);
+        hold_partitioned(cl, hold);
         net_heal();
         break;
     }
@@ -891,8 +924,8 @@ static int64_t inject(struct cluster *cl, enum fault_kind kind)
         hold = rng_between_ms(2000, 8000);
         say("bridge: broker %u sees both sides, which cannot talk, for %.1f s", order[0] + 1,
             hold / 1000.0);
-        block_sides(cl, order + 1, a, a);
-        nap_ms(hold);
+        block_sides(cl, order + 1, a, order + 1 + a, cl->n - 1 - a);
+        hold_partitioned(cl, hold);
         net_heal();
         break;
     }
@@ -907,7 +940,7 @@ static int64_t inject(struct cluster *cl, enum fault_kind kind)
             net_block(t, other);
         else
             net_block(other, t);
-        nap_ms(hold);
+        hold_partitioned(cl, hold);
         net_heal();
         break;
     }
@@ -1498,7 +1531,8 @@ int main(int argc, char **argv)
             printf(" %s %u", fault_info[k].name, rec.faults[k]);
             total_faults += rec.faults[k];
         }
-    printf(" (total %u)\n", total_faults);
+    printf(" (total %u; %u of the network faults had a process fault inside)\n", total_faults,
+           compound_faults);
     printf("records: attempted %" PRIu64 ", acknowledged %" PRIu64 ", failed %" PRIu64
            " (in the log anyway %" PRIu64 "), read back %" PRIu64 ", read live %" PRIu64 "\n",
            cr.sent, cr.acked, cr.failed, cr.failed_but_present, cr.read_final, consumer.records);
