@@ -272,26 +272,16 @@ static void problem(struct cluster *cl, const char *fmt, ...)
     cl->problem_count++;
 }
 
-static bool port_free(const char *host, uint16_t port)
+/* Binds (connect false: is the port free?) or connects (is a broker listening?) to host:port. */
+static bool port_try(const char *host, uint16_t port, bool connect_to_it)
 {
     int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (s < 0)
         return false;
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
     inet_pton(AF_INET, host, &a.sin_addr);
-    bool ok = bind(s, (struct sockaddr *)&a, sizeof a) == 0;
-    close(s);
-    return ok;
-}
-
-static bool port_open(const char *host, uint16_t port)
-{
-    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (s < 0)
-        return false;
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
-    inet_pton(AF_INET, host, &a.sin_addr);
-    bool ok = connect(s, (struct sockaddr *)&a, sizeof a) == 0;
+    bool ok = (connect_to_it ? connect(s, (struct sockaddr *)&a, sizeof a)
+                             : bind(s, (struct sockaddr *)&a, sizeof a)) == 0;
     close(s);
     return ok;
 }
@@ -318,7 +308,7 @@ static int cluster_addresses(struct cluster *cl)
             uint16_t found[2];
             for (int k = 0; k < 2; k++) {
                 uint32_t tries = 0;
-                while (!port_free(nd->host, candidate)) {
+                while (!port_try(nd->host, candidate, false)) {
                     if (++tries > 5000)
                         return -1;
                     candidate = candidate >= 32000 ? 20000 : (uint16_t)(candidate + 1);
@@ -397,7 +387,7 @@ static bool node_wait_ready(struct cluster *cl, struct node *nd)
 {
     int64_t deadline = wire_mono_ms() + START_WAIT_MS;
     while (wire_mono_ms() < deadline && !interrupted) {
-        if (port_open(nd->host, nd->client_port))
+        if (port_try(nd->host, nd->client_port, true))
             return true;
         int status;
         if (waitpid(nd->pid, &status, WNOHANG) == nd->pid) {
