@@ -28,6 +28,30 @@
  * APPEND carries at most max_msg_bytes = 1 MiB of entries). */
 #define PEER_MESSAGE_BYTES (WIRE_MESSAGE_BYTES_MAX)
 
+/*
+ * Dead links. A network that silently drops packets leaves a TCP connection
+ * looking open while its retransmission timer backs off to seconds, so
+ * after the network heals a peer could stay unheard for many seconds and
+ * then receive a backlog of stale messages (the fault suite saw 30 s). So
+ * ZeroMQ pings every connection and drops one that stays silent, and a
+ * connect that gets no answer is abandoned and retried: a healed link is
+ * back within about a second, and while it is down the DEALER holds no
+ * connection, so ZMQ_IMMEDIATE drops new messages instead of queueing them.
+ * ZeroMQ's I/O threads answer pings, so a busy event loop does not count
+ * as silent; a paused (SIGSTOP) broker does.
+ */
+#define PEER_PING_INTERVAL_MS 250
+#define PEER_SILENCE_TIMEOUT_MS 1000
+#define PEER_CONNECT_TIMEOUT_MS 1000
+
+static void set_dead_link_detection(void *sock)
+{
+    broker_set_sockopt_int(sock, ZMQ_HEARTBEAT_IVL, PEER_PING_INTERVAL_MS);
+    broker_set_sockopt_int(sock, ZMQ_HEARTBEAT_TIMEOUT, PEER_SILENCE_TIMEOUT_MS);
+    /* The other side drops us after this much silence too. */
+    broker_set_sockopt_int(sock, ZMQ_HEARTBEAT_TTL, PEER_SILENCE_TIMEOUT_MS);
+}
+
 struct peer *broker_peer(struct broker *b, uint32_t id)
 {
     for (uint32_t i = 0; i < b->n_peers; i++)
@@ -66,6 +90,7 @@ int peers_open(struct broker *b)
     zmq_setsockopt(b->peer_sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
     broker_set_sockopt_int(b->peer_sock, ZMQ_RCVHWM, (int)b->cfg.peer_queue_max);
     broker_set_sockopt_int(b->peer_sock, ZMQ_LINGER, 0);
+    set_dead_link_detection(b->peer_sock);
     if (zmq_bind(b->peer_sock, b->cfg.peer_listen) != 0) {
         blog(BLOG_ERROR, NULL, "peer_listen: cannot bind %s: %s", b->cfg.peer_listen,
              zmq_strerror(zmq_errno()));
@@ -92,6 +117,8 @@ int peers_open(struct broker *b)
         broker_set_sockopt_int(p->dealer, ZMQ_LINGER, 0);
         broker_set_sockopt_int(p->dealer, ZMQ_RECONNECT_IVL, 50);
         broker_set_sockopt_int(p->dealer, ZMQ_RECONNECT_IVL_MAX, 500);
+        broker_set_sockopt_int(p->dealer, ZMQ_CONNECT_TIMEOUT, PEER_CONNECT_TIMEOUT_MS);
+        set_dead_link_detection(p->dealer);
         char endpoint[2 * BROKER_ADDRESS_BYTES_MAX];
         if (peer_endpoint(b, n->peer_address, endpoint, sizeof endpoint) != 0 ||
             zmq_connect(p->dealer, endpoint) != 0) {

@@ -548,6 +548,8 @@ struct shared {
     int64_t last_ack_mono[PARTITIONS_MAX];
     int active_fault; /* enum fault_kind; FAULT_KINDS: none */
     int64_t worst_silence_ms[FAULT_KINDS + 1];
+    int64_t fault_silence_ms; /* the longest silence ending during the current fault */
+    int fault_silence_partition;
     uint64_t acked, failed, refused;
     atomic_bool stop_producing;
     atomic_bool stop_consuming;
@@ -595,6 +597,10 @@ static void on_delivery(const struct raftmq_delivery *d, void *opaque)
             int64_t silence = now - sh->last_ack_mono[d->partition];
             if (sh->last_ack_mono[d->partition] > 0 && silence > sh->worst_silence_ms[sh->active_fault])
                 sh->worst_silence_ms[sh->active_fault] = silence;
+            if (sh->last_ack_mono[d->partition] > 0 && silence > sh->fault_silence_ms) {
+                sh->fault_silence_ms = silence;
+                sh->fault_silence_partition = d->partition;
+            }
             sh->last_ack_mono[d->partition] = now;
         }
     } else {
@@ -1450,6 +1456,7 @@ int main(int argc, char **argv)
         cluster_reap(&cl);
         pthread_mutex_lock(&sh.lock);
         sh.active_fault = kind;
+        sh.fault_silence_ms = 0;
         pthread_mutex_unlock(&sh.lock);
         int64_t healed = inject(&cl, kind);
         rec.faults[kind]++;
@@ -1460,7 +1467,12 @@ int main(int argc, char **argv)
                     RECOVERY_BOUND_MS, fault_info[kind].name);
             rec.not_recovered++;
         } else {
-            say("  healed; writes acknowledged on every partition %.2f s later", took / 1000.0);
+            pthread_mutex_lock(&sh.lock);
+            int64_t silence = sh.fault_silence_ms;
+            int silent_partition = sh.fault_silence_partition;
+            pthread_mutex_unlock(&sh.lock);
+            say("  healed; writes acknowledged on every partition %.2f s later; longest silence "
+                "%.2f s (partition %d)", took / 1000.0, silence / 1000.0, silent_partition);
             if (took > rec.worst_ms[kind])
                 rec.worst_ms[kind] = took;
             if (took > rec.worst_overall_ms) {
