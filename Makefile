@@ -526,7 +526,7 @@ faults: $(FAULTS) $(BROKER_TEST) $(BIN)/raftmq-admin
 faults-smoke: $(FAULTS) $(BROKER_TEST) $(BIN)/raftmq-admin
 	@BUILD=$(BUILD) tests/faults/run.sh --duration $(FAULTS_SMOKE_SECONDS)
 faults-selftest: $(FAULTS) $(BROKER_UNSAFE) $(BIN)/raftmq-admin
-	@BUILD=$(BUILD) tests/faults/run.sh --broker $(BROKER_UNSAFE) --faults isolate,kill \
+	@BUILD=$(BUILD) tests/faults/run.sh --broker $(BROKER_UNSAFE) --faults isolate,lonely,kill \
 	    --duration 30 --expect-violation
 # ---- end fault-injection suite ----------------------------------------------------
 

@@ -79,6 +79,7 @@ enum fault_kind {
     FAULT_TRANSFER,
     FAULT_ROLLING,
     FAULT_POWER_LOSS,
+    FAULT_LONELY,
     FAULT_KINDS
 };
 
@@ -96,6 +97,7 @@ static const struct {
     {"transfer", false, "stop a leader gracefully (it hands leadership away), restart it"},
     {"rolling", false, "stop and restart every broker in turn, gracefully"},
     {"powerloss", false, "a broker loses its unsynced writes and dies (--test-power-loss)"},
+    {"lonely", false, "SIGSTOP every other broker, SIGKILL the leader left alone, resume, restart"},
 };
 
 struct options {
@@ -953,6 +955,30 @@ static int64_t inject(struct cluster *cl, enum fault_kind kind)
             restart(cl, &cl->nodes[i]);
             nap_ms(1000);
         }
+        break;
+    case FAULT_LONELY:
+        /* A leader whose followers all stall, then crashes: whatever it
+         * accepted meanwhile was never committed and must not have been
+         * acknowledged (the followers elect a leader without it). Needs no
+         * network namespace. */
+        t = pick_target(cl, o->partitions, &why);
+        hold = rng_between_ms(1000, 3000);
+        say("lonely: every broker but %u (%s) paused; it is killed %.1f s later", t->id, why,
+            hold / 1000.0);
+        for (uint32_t i = 0; i < cl->n; i++)
+            if (&cl->nodes[i] != t && cl->nodes[i].state == NODE_UP) {
+                kill(cl->nodes[i].pid, SIGSTOP);
+                cl->nodes[i].state = NODE_PAUSED;
+            }
+        nap_ms(hold);
+        node_stop(cl, t, SIGKILL, -SIGKILL);
+        for (uint32_t i = 0; i < cl->n; i++)
+            if (cl->nodes[i].state == NODE_PAUSED) {
+                kill(cl->nodes[i].pid, SIGCONT);
+                cl->nodes[i].state = NODE_UP;
+            }
+        nap_ms(rng_between_ms(500, 2000));
+        restart(cl, t);
         break;
     case FAULT_KINDS:
         break;
