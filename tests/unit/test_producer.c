@@ -755,6 +755,7 @@ struct stall_cluster {
     struct fake node[2];
     uint32_t stall_ms;
     bool move_on_stall;
+    bool plain; /* the producer is not idempotent: every batch is appended */
     /* shared between the fakes' threads and the test: __atomic */
     uint32_t leader;
     uint32_t metadata_requests;
@@ -817,7 +818,17 @@ static void stall_answer(void *user, const struct wire_frame *req, struct wire_w
             usleep(cl->stall_ms * 1000u);
             __atomic_store_n(&cl->woke, 1, __ATOMIC_SEQ_CST);
         }
-        fake_produce(f, req, &resp);
+        if (cl->plain) {
+            struct wire_batch_header h;
+            const char *why;
+            const struct wire_bytes *b = &req->body.produce_req.batches.items[0];
+            ck_assert_int_eq(wire_batch_validate(b->ptr, b->len, &h, &why), WIRE_OK);
+            ck_assert_int_lt(h.producer_id, 1);
+            wire_frame_init_response(&resp, req, WIRE_OK, NULL);
+            fake_append(f, &h, &resp);
+        } else {
+            fake_produce(f, req, &resp);
+        }
         ck_assert_int_eq(wire_frame_encode(w, &resp), WIRE_OK);
         if (n->which == 0)
             __atomic_add_fetch(&cl->late_answers, 1, __ATOMIC_SEQ_CST);
@@ -830,11 +841,12 @@ static void stall_answer(void *user, const struct wire_frame *req, struct wire_w
 }
 
 static void stall_start(struct stall_cluster *cl, struct stall_node nodes[2], uint32_t stall_ms,
-                        bool move_on_stall)
+                        bool move_on_stall, bool plain)
 {
     memset(cl, 0, sizeof(*cl));
     cl->stall_ms = stall_ms;
     cl->move_on_stall = move_on_stall;
+    cl->plain = plain;
     cl->leader = 1;
     for (uint32_t i = 0; i < 2; i++) {
         cl->node[i].known_pid = -1;
@@ -857,6 +869,7 @@ static raftmq_producer *open_patient_producer(const struct stall_cluster *cl)
 {
     struct raftmq_producer_config c;
     config_for_tests(&c);
+    c.idempotence = !cl->plain;
     c.brokers = cl->node[0].fb.endpoint;
     c.batch_bytes_max = 1024; /* several batches in flight */
     c.linger_ms = 1;
@@ -901,7 +914,7 @@ START_TEST(a_stalled_leader_is_left_for_the_new_one)
     static struct stall_cluster cl;
     struct stall_node nodes[2];
     /* A freezes far longer than the producer needs to notice (1 s) and find B. */
-    stall_start(&cl, nodes, 8000, true);
+    stall_start(&cl, nodes, 8000, true, false);
     raftmq_producer *p = open_patient_producer(&cl);
     send_range_and_flush(p, 0, 300);
     struct raftmq_producer_stats s;
@@ -934,11 +947,38 @@ START_TEST(a_stalled_leader_is_left_for_the_new_one)
 }
 END_TEST
 
+/* Without idempotence one request is in flight: it is abandoned and resent once. */
+START_TEST(a_stalled_leader_is_left_without_idempotence_too)
+{
+    static struct stall_cluster cl;
+    struct stall_node nodes[2];
+    stall_start(&cl, nodes, 8000, true, true);
+    raftmq_producer *p = open_patient_producer(&cl);
+    send_range_and_flush(p, 0, 300);
+    struct raftmq_producer_stats s;
+    raftmq_producer_get_stats(p, &s);
+    assert_reports_match_log(&cl.node[1], 300);
+    ck_assert_uint_eq(s.requests_abandoned, 1);
+    ck_assert_uint_eq(s.retries, 1);
+    ck_assert_uint_eq(reports[0].attempts, 2);
+    ck_assert_uint_eq(reports[report_count - 1].attempts, 1);
+    /* A's late OK for the first batch changes nothing. */
+    for (int i = 0; i < 2000 && __atomic_load_n(&cl.late_answers, __ATOMIC_SEQ_CST) == 0; i++)
+        usleep(10000);
+    ck_assert_uint_ge(__atomic_load_n(&cl.late_answers, __ATOMIC_SEQ_CST), 1);
+    usleep(200000);
+    send_range_and_flush(p, 300, 50);
+    assert_reports_match_log(&cl.node[1], 350);
+    raftmq_producer_close(p);
+    stall_stop(&cl);
+}
+END_TEST
+
 START_TEST(a_slow_leader_that_still_leads_is_waited_for)
 {
     static struct stall_cluster cl;
     struct stall_node nodes[2];
-    stall_start(&cl, nodes, 3000, false);
+    stall_start(&cl, nodes, 3000, false, false);
     raftmq_producer *p = open_patient_producer(&cl);
     send_range_and_flush(p, 0, 300);
     struct raftmq_producer_stats s;
@@ -986,6 +1026,7 @@ Suite *producer_suite(void)
     TCase *stall = tcase_create("stall");
     tcase_set_timeout(stall, 90);
     tcase_add_test(stall, a_stalled_leader_is_left_for_the_new_one);
+    tcase_add_test(stall, a_stalled_leader_is_left_without_idempotence_too);
     tcase_add_test(stall, a_slow_leader_that_still_leads_is_waited_for);
     suite_add_tcase(s, stall);
     return s;
