@@ -67,6 +67,22 @@
 #define PRODUCER_REFRESH_INTERVAL_MS 100
 /* One refresh waits at most this long (it runs inside poll). */
 #define PRODUCER_REFRESH_MS_MAX 1000u
+/*
+ * A partition whose earliest request in flight has had no answer for this
+ * long may have a stalled leader (a frozen process or VM): the producer
+ * refreshes the topic's metadata and, if another broker leads the partition
+ * now, abandons the requests and resends them there (docs/client.md,
+ * "A stalled leader"). A commit normally takes milliseconds and rarely more
+ * than a few hundred under load, while the replicas elect a new leader
+ * about half a second after the leader froze: at one second a healthy but
+ * slow leader costs only a metadata refresh (nothing is abandoned while
+ * the metadata still names it), and a frozen one is left soon after its
+ * successor is known, instead of at request_timeout_ms.
+ */
+#define PRODUCER_STALL_MS 1000
+/* While a partition stays stalled under the same leader, its topic's
+ * metadata is asked again at most this often. */
+#define PRODUCER_STALL_RECHECK_MS 250
 /* A topic the cluster calls unknown for this long is believed gone. */
 #define PRODUCER_UNKNOWN_TOPIC_GRACE_MS 500
 /* Requests outstanding on the connection core, all partitions together. */
@@ -112,6 +128,8 @@ struct pbatch {
     int64_t retry_at_ms;
     uint32_t failures; /* attempts that failed: the backoff exponent */
     uint32_t sends;
+    int64_t sent_at_ms; /* the attempt in flight: when it was sent */
+    uint32_t sent_to;   /* ...and the node the cache named leader then (0: none known) */
     enum batch_state state;
     bool outcome_unknown; /* some attempt may have been committed */
     int32_t base_sequence;
@@ -155,6 +173,7 @@ struct ptopic {
     bool refresh_wanted;
     bool gone; /* the cluster says it does not exist (any more) */
     int64_t unknown_since_ms;
+    int64_t stall_refresh_ms; /* when a stalled partition last asked for a refresh */
 };
 
 struct raftmq_producer {
@@ -443,6 +462,7 @@ static struct ptopic *topic_add(raftmq_producer *p, const char *name, uint32_t p
     t->name_bytes = (struct wire_bytes){(const uint8_t *)t->name, (uint32_t)strlen(t->name)};
     t->partition_count = partitions;
     t->unknown_since_ms = -1;
+    t->stall_refresh_ms = INT64_MIN / 2; /* long ago */
     for (uint32_t i = 0; i < partitions; i++) {
         t->parts[i].topic = t;
         t->parts[i].id = i;
@@ -769,6 +789,10 @@ static void partition_send(raftmq_producer *p, struct ppart *pp, int64_t now)
                 p->stats.retries++;
             b->sends++;
             b->state = BATCH_IN_FLIGHT;
+            /* The send was routed by this very cache entry. */
+            const char *address;
+            b->sent_at_ms = wire_mono_ms(); /* `now` may predate a refresh that blocked */
+            wire_client_leader(p->client, pp->topic->name, pp->id, &b->sent_to, &address);
             pp->in_flight++;
             p->in_flight_total++;
             p->stats.batches_sent++;
@@ -961,6 +985,93 @@ static void collect_replies(raftmq_producer *p, uint32_t wait_ms)
         on_reply(p, &reply);
 }
 
+/* ---- stalled leaders ------------------------------------------------------------------------- */
+
+/* The partition's earliest batch in flight, or NULL. */
+static struct pbatch *earliest_in_flight(const struct ppart *pp)
+{
+    if (pp->in_flight == 0)
+        return NULL;
+    for (struct pbatch *b = pp->head; b != NULL; b = b->next)
+        if (b->state == BATCH_IN_FLIGHT)
+            return b;
+    return NULL;
+}
+
+/* When the partition's stall check is due, INT64_MAX when nothing is in flight. */
+static int64_t stall_check_at(const struct ppart *pp)
+{
+    const struct pbatch *b = earliest_in_flight(pp);
+    if (b == NULL)
+        return INT64_MAX;
+    int64_t at = b->sent_at_ms + PRODUCER_STALL_MS;
+    int64_t again = pp->topic->stall_refresh_ms + PRODUCER_STALL_RECHECK_MS;
+    return at > again ? at : again;
+}
+
+/* Asks for a metadata refresh of every topic with a partition stalled for PRODUCER_STALL_MS. */
+static void watch_stalls(raftmq_producer *p, int64_t now)
+{
+    if (p->in_flight_total == 0)
+        return;
+    for (uint32_t i = 0; i < p->topic_count; i++) {
+        struct ptopic *t = p->topics[i];
+        if (t->gone)
+            continue;
+        for (uint32_t k = 0; k < t->partition_count; k++) {
+            if (stall_check_at(&t->parts[k]) <= now) {
+                t->stall_refresh_ms = now;
+                want_refresh(p, t);
+                break;
+            }
+        }
+    }
+}
+
+/*
+ * The partition's requests in flight go back to waiting, in queue order,
+ * outcome unknown (as after a timeout), to be resent at once to the leader
+ * the cache names now. The client core forgets them, so a late answer from
+ * the stalled broker is dropped there. A request already answered is left
+ * to its answer.
+ */
+static void abandon_in_flight(raftmq_producer *p, struct ppart *pp, uint32_t stalled,
+                              uint32_t leader, int64_t now)
+{
+    for (struct pbatch *b = pp->head; b != NULL && pp->in_flight > 0; b = b->next) {
+        if (b->state != BATCH_IN_FLIGHT || wire_client_abandon(p->client, b) == 0)
+            continue;
+        assert(p->in_flight_total > 0);
+        pp->in_flight--;
+        p->in_flight_total--;
+        p->stats.requests_abandoned++;
+        b->outcome_unknown = true;
+        char why[PRODUCER_MESSAGE_BYTES];
+        msgf(why, sizeof(why), "%.60s/%" PRIu32 ": no answer from node %" PRIu32 " for %" PRId64
+             " ms and node %" PRIu32 " leads now; outcome unknown", pp->topic->name, pp->id,
+             stalled, now - b->sent_at_ms, leader);
+        batch_retry(p, b, true, why);
+    }
+}
+
+/* After a refresh of t: leaves every stalled partition whose leader changed. */
+static void leave_stalled_leaders(raftmq_producer *p, struct ptopic *t, int64_t now)
+{
+    for (uint32_t k = 0; k < t->partition_count; k++) {
+        struct ppart *pp = &t->parts[k];
+        const struct pbatch *b = earliest_in_flight(pp);
+        if (b == NULL || now - b->sent_at_ms < PRODUCER_STALL_MS)
+            continue;
+        uint32_t leader;
+        const char *address;
+        /* No leader known (an election still running): keep waiting for the old one. */
+        if (wire_client_leader(p->client, t->name, pp->id, &leader, &address) != WIRE_OK ||
+            leader == b->sent_to)
+            continue;
+        abandon_in_flight(p, pp, b->sent_to, leader, now);
+    }
+}
+
 /* ---- metadata and producer id upkeep --------------------------------------------------------- */
 
 static void refresh_metadata(raftmq_producer *p, int64_t now)
@@ -987,6 +1098,7 @@ static void refresh_metadata(raftmq_producer *p, int64_t now)
         int64_t at = wire_mono_ms();
         if (wire_client_partition_count(p->client, t->name, &count) == WIRE_OK && count > 0) {
             t->unknown_since_ms = -1;
+            leave_stalled_leaders(p, t, at);
             continue;
         }
         /* The cluster says the topic does not exist: believe it after a grace period. */
@@ -1180,6 +1292,14 @@ static int64_t next_timer(const raftmq_producer *p, int64_t now)
             }
         }
     }
+    for (uint32_t i = 0; i < p->topic_count && p->in_flight_total > 0; i++) {
+        const struct ptopic *t = p->topics[i];
+        for (uint32_t k = 0; k < t->partition_count && !t->gone; k++) {
+            int64_t at = stall_check_at(&t->parts[k]);
+            if (at < t_next)
+                t_next = at;
+        }
+    }
     if (p->refresh_wanted && p->last_refresh_ms + PRODUCER_REFRESH_INTERVAL_MS < t_next)
         t_next = p->last_refresh_ms + PRODUCER_REFRESH_INTERVAL_MS;
     if (p->pid_reset && p->in_flight_total == 0 && p->pid_retry_at_ms < t_next)
@@ -1191,6 +1311,7 @@ static int64_t next_timer(const raftmq_producer *p, int64_t now)
 static void service(raftmq_producer *p, int64_t now)
 {
     seal_lingering(p, now);
+    watch_stalls(p, now);
     refresh_metadata(p, now);
     reset_producer_id(p, now);
     send_all(p, now);

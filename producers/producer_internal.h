@@ -20,6 +20,9 @@ struct raftmq_producer_stats {
     uint64_t batches_sent;   /* PRODUCE requests sent, retries included */
     uint64_t retries;        /* of those, resends of a batch already sent */
     uint64_t producer_id_resets; /* new producer ids after UNKNOWN_PRODUCER or a sequence gap */
+    /* PRODUCE requests given up on unanswered because their leader stalled
+     * and the metadata named another (each batch is then resent: retries) */
+    uint64_t requests_abandoned;
 };
 
 void raftmq_producer_get_stats(const raftmq_producer *p, struct raftmq_producer_stats *out);

@@ -743,6 +743,22 @@ int wire_client_poll(struct wire_client *c, uint32_t wait_ms, struct wire_client
     return next_completion(c, 0, deadline_after_ms(wait_ms), reply);
 }
 
+uint32_t wire_client_abandon(struct wire_client *c, const void *user)
+{
+    if (user == NULL)
+        return 0;
+    uint32_t abandoned = 0;
+    /* slot_release may lower slots_end below i: the loop condition is read each time. */
+    for (uint32_t i = 0; i < c->slots_end; i++) {
+        struct client_slot *s = &c->slots[i];
+        if (s->in_use && s->user == user && s->stored == NULL) {
+            slot_release(c, s);
+            abandoned++;
+        }
+    }
+    return abandoned;
+}
+
 /* ---- metadata cache ---------------------------------------------------------------- */
 
 static struct client_topic *topic_find(const struct wire_client *c, const char *name)

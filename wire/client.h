@@ -181,6 +181,17 @@ int wire_client_poll(struct wire_client *c, uint32_t wait_ms, struct wire_client
 /* Requests sent and not yet returned by a poll or call. */
 uint32_t wire_client_in_flight(const struct wire_client *c);
 
+/*
+ * Gives up on every outstanding pipelined request sent with this `user`
+ * pointer that has no answer yet (a stalled broker's): each leaves the
+ * in-flight count at once and is never returned by a poll; an answer that
+ * arrives for it later is discarded like one past its deadline. A request
+ * whose answer has already been received (kept for a later poll) is not
+ * abandoned: poll still returns it. O(requests in flight). Returns how many
+ * were abandoned; 0 for user NULL (blocking calls send with NULL).
+ */
+uint32_t wire_client_abandon(struct wire_client *c, const void *user);
+
 /* ---- metadata --------------------------------------------------------------- */
 
 /*

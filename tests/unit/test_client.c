@@ -668,6 +668,70 @@ START_TEST(an_unanswered_request_completes_as_timeout)
 }
 END_TEST
 
+static void send_list_offsets(struct wire_client *c, const char *address, void *user)
+{
+    struct wire_frame req;
+    memset(&req, 0, sizeof(req));
+    req.type = WIRE_LIST_OFFSETS;
+    req.body.list_offsets_req.topic = bytes_of("t");
+    req.body.list_offsets_req.spec = -1;
+    ck_assert_err(wire_client_send(c, address, &req, 5000, user, NULL), WIRE_OK);
+}
+
+/*
+ * Abandoned requests leave the in-flight count at once, and their answers,
+ * when they come, are dropped: poll only returns the others. A request
+ * whose answer already arrived (kept by a blocking call) is not abandoned.
+ */
+START_TEST(abandoned_requests_never_come_back)
+{
+    struct fake f;
+    fake_start(&f);
+    struct wire_client *c = open_with(f.endpoint[1]);
+    int stalled, other;
+    /* The fake holds LIST_OFFSETS back until three are pending. */
+    send_list_offsets(c, f.endpoint[1], &stalled);
+    send_list_offsets(c, f.endpoint[1], &stalled);
+    ck_assert_uint_eq(wire_client_in_flight(c), 2);
+    ck_assert_uint_eq(wire_client_abandon(c, NULL), 0);
+    ck_assert_uint_eq(wire_client_abandon(c, &other), 0);
+    ck_assert_uint_eq(wire_client_in_flight(c), 2);
+    ck_assert_uint_eq(wire_client_abandon(c, &stalled), 2);
+    ck_assert_uint_eq(wire_client_in_flight(c), 0);
+    ck_assert_uint_eq(wire_client_abandon(c, &stalled), 0);
+    /* The third makes the fake answer all three, in one message. */
+    send_list_offsets(c, f.endpoint[1], &other);
+    ck_assert_uint_eq(wire_client_in_flight(c), 1);
+    struct wire_client_reply r;
+    ck_assert_err(wire_client_poll(c, 5000, &r), WIRE_OK);
+    ck_assert_err(r.status, WIRE_OK);
+    ck_assert_ptr_eq(r.user, &other);
+    ck_assert_uint_eq(wire_client_in_flight(c), 0);
+    ck_assert_err(wire_client_poll(c, 300, &r), WIRE_ERR_TIMEOUT);
+
+    /* Answered while a blocking call waited: kept, and handed out by poll. */
+    int kept[3];
+    for (int i = 0; i < 3; i++)
+        send_list_offsets(c, f.endpoint[1], &kept[i]);
+    struct wire_frame req, resp;
+    memset(&req, 0, sizeof(req));
+    req.type = WIRE_METADATA;
+    ck_assert_err(wire_client_call(c, f.endpoint[1], &req, 5000, &resp), WIRE_OK);
+    ck_assert_uint_eq(wire_client_abandon(c, &kept[1]), 0);
+    ck_assert_uint_eq(wire_client_in_flight(c), 3);
+    int seen = 0;
+    for (int n = 0; n < 3; n++) {
+        ck_assert_err(wire_client_poll(c, 5000, &r), WIRE_OK);
+        ck_assert_err(r.status, WIRE_OK);
+        seen |= 1 << (int)((int *)r.user - kept);
+    }
+    ck_assert_int_eq(seen, 7);
+    ck_assert_uint_eq(wire_client_in_flight(c), 0);
+    wire_client_close(c);
+    fake_stop(&f);
+}
+END_TEST
+
 /* ---- records and the ack file ------------------------------------------------------ */
 
 START_TEST(records_are_a_function_of_seed_and_id)
@@ -847,6 +911,7 @@ Suite *client_suite(void)
     tcase_add_test(wire, a_poll_without_waiting_reads_arrived_answers);
     tcase_add_test(wire, a_blocking_call_keeps_pipelined_answers_for_poll);
     tcase_add_test(wire, an_unanswered_request_completes_as_timeout);
+    tcase_add_test(wire, abandoned_requests_never_come_back);
     suite_add_tcase(s, wire);
 
     TCase *rec = tcase_create("records");

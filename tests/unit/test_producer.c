@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "fake_broker.h"
@@ -739,6 +740,266 @@ START_TEST(dropped_answers_and_not_leader_neither_duplicate_nor_reorder)
 }
 END_TEST
 
+/* ---- a stalled leader: two fake brokers --------------------------------------------------- */
+
+/*
+ * Nodes 1 (A) and 2 (B), each a fake broker with its own producer table and
+ * log, sharing one view of the cluster: who leads partition 0 of "f" (the
+ * leader's id is also its term, so B's leadership is the newer one). A
+ * freezes on its first PRODUCE for stall_ms (its thread sleeps: it answers
+ * nothing, METADATA included, as a SIGSTOPped broker), and then answers
+ * everything it holds, OK included. With move_on_stall, B becomes leader
+ * the moment A freezes (the other replicas elect it).
+ */
+struct stall_cluster {
+    struct fake node[2];
+    uint32_t stall_ms;
+    bool move_on_stall;
+    bool plain; /* the producer is not idempotent: every batch is appended */
+    /* shared between the fakes' threads and the test: __atomic */
+    uint32_t leader;
+    uint32_t metadata_requests;
+    uint32_t woke; /* A's freeze is over */
+    uint32_t late_answers; /* PRODUCE answers A gave (all after its freeze) */
+    /* A's thread only */
+    bool frozen_once;
+};
+
+struct stall_node {
+    struct stall_cluster *cl;
+    uint32_t which; /* 0: A, 1: B */
+};
+
+static void stall_answer_metadata(struct stall_cluster *cl, const struct wire_frame *req,
+                                  struct wire_writer *w)
+{
+    uint32_t leader = __atomic_load_n(&cl->leader, __ATOMIC_SEQ_CST);
+    uint32_t replicas[2] = {1, 2};
+    struct wire_broker brokers[2];
+    for (uint32_t i = 0; i < 2; i++) {
+        brokers[i].node_id = i + 1;
+        brokers[i].client_address = bytes_of(cl->node[i].fb.endpoint);
+    }
+    struct wire_partition_meta part = {.partition = 0, .leader_id = leader, .leader_term = leader,
+                                       .replicas = {2, replicas}};
+    struct wire_topic_meta meta = {.name = bytes_of("f"), .partitions = {1, &part}};
+    struct wire_frame resp;
+    wire_frame_init_response(&resp, req, WIRE_OK, NULL);
+    resp.body.metadata_resp.controller_id = leader;
+    resp.body.metadata_resp.brokers.count = 2;
+    resp.body.metadata_resp.brokers.items = brokers;
+    resp.body.metadata_resp.topics.count = 1;
+    resp.body.metadata_resp.topics.items = &meta;
+    ck_assert_int_eq(wire_frame_encode(w, &resp), WIRE_OK);
+}
+
+static void stall_answer(void *user, const struct wire_frame *req, struct wire_writer *w)
+{
+    struct stall_node *n = user;
+    struct stall_cluster *cl = n->cl;
+    struct fake *f = &cl->node[n->which];
+    struct wire_frame resp;
+    switch (req->type) {
+    case WIRE_METADATA:
+        __atomic_add_fetch(&cl->metadata_requests, 1, __ATOMIC_SEQ_CST);
+        stall_answer_metadata(cl, req, w);
+        return;
+    case WIRE_INIT_PRODUCER_ID:
+        f->init_requests++;
+        wire_frame_init_response(&resp, req, WIRE_OK, NULL);
+        resp.body.init_producer_id_resp.producer_id = 100;
+        resp.body.init_producer_id_resp.producer_epoch = 0;
+        break;
+    case WIRE_PRODUCE:
+        if (n->which == 0 && !cl->frozen_once) {
+            cl->frozen_once = true;
+            if (cl->move_on_stall)
+                __atomic_store_n(&cl->leader, 2, __ATOMIC_SEQ_CST);
+            usleep(cl->stall_ms * 1000u);
+            __atomic_store_n(&cl->woke, 1, __ATOMIC_SEQ_CST);
+        }
+        if (cl->plain) {
+            struct wire_batch_header h;
+            const char *why;
+            const struct wire_bytes *b = &req->body.produce_req.batches.items[0];
+            ck_assert_int_eq(wire_batch_validate(b->ptr, b->len, &h, &why), WIRE_OK);
+            ck_assert_int_lt(h.producer_id, 1);
+            wire_frame_init_response(&resp, req, WIRE_OK, NULL);
+            fake_append(f, &h, &resp);
+        } else {
+            fake_produce(f, req, &resp);
+        }
+        ck_assert_int_eq(wire_frame_encode(w, &resp), WIRE_OK);
+        if (n->which == 0)
+            __atomic_add_fetch(&cl->late_answers, 1, __ATOMIC_SEQ_CST);
+        return;
+    default:
+        wire_frame_init_response(&resp, req, WIRE_ERR_INVALID_REQUEST, "fake broker");
+        break;
+    }
+    ck_assert_int_eq(wire_frame_encode(w, &resp), WIRE_OK);
+}
+
+static void stall_start(struct stall_cluster *cl, struct stall_node nodes[2], uint32_t stall_ms,
+                        bool move_on_stall, bool plain)
+{
+    memset(cl, 0, sizeof(*cl));
+    cl->stall_ms = stall_ms;
+    cl->move_on_stall = move_on_stall;
+    cl->plain = plain;
+    cl->leader = 1;
+    for (uint32_t i = 0; i < 2; i++) {
+        cl->node[i].known_pid = -1;
+        nodes[i] = (struct stall_node){cl, i};
+        fake_broker_start(&cl->node[i].fb, stall_answer, &nodes[i]);
+    }
+}
+
+static void stall_stop(struct stall_cluster *cl)
+{
+    for (uint32_t i = 0; i < 2; i++)
+        fake_broker_stop(&cl->node[i].fb);
+}
+
+/*
+ * A producer that could wait a minute for any answer: only leaving the
+ * stalled leader makes its records reach B.
+ */
+static raftmq_producer *open_patient_producer(const struct stall_cluster *cl)
+{
+    struct raftmq_producer_config c;
+    config_for_tests(&c);
+    c.idempotence = !cl->plain;
+    c.brokers = cl->node[0].fb.endpoint;
+    c.batch_bytes_max = 1024; /* several batches in flight */
+    c.linger_ms = 1;
+    c.request_timeout_ms = 60000;
+    c.delivery_timeout_ms = 120000;
+    return open_producer(&c);
+}
+
+/* Sends records first..first+count-1 (values "first", ...) to "f" and flushes. */
+static void send_range_and_flush(raftmq_producer *p, uint32_t first, uint32_t count)
+{
+    for (uint32_t i = first; i < first + count; i++) {
+        char value[16];
+        int len = snprintf(value, sizeof(value), "%u", i);
+        struct raftmq_message m;
+        memset(&m, 0, sizeof(m));
+        m.topic = "f";
+        m.partition = 0;
+        m.value = value;
+        m.value_len = (size_t)len;
+        m.opaque = (void *)(uintptr_t)i;
+        ck_assert_int_eq(raftmq_producer_send(p, &m), RAFTMQ_OK);
+    }
+    ck_assert_int_eq(raftmq_producer_flush(p, 90000), RAFTMQ_OK);
+}
+
+/* Every report so far is OK, once, in send order, at the offset `f`'s log holds it at. */
+static void assert_reports_match_log(const struct fake *f, uint32_t count)
+{
+    ck_assert_uint_eq(report_count, count);
+    for (size_t r = 0; r < report_count; r++) {
+        ck_assert_msg(reports[r].error == RAFTMQ_OK, "record %zu: %s", r,
+                      raftmq_err_name(reports[r].error));
+        ck_assert_uint_eq(reports[r].opaque, r);
+        ck_assert_int_eq(reports[r].offset, (int64_t)r);
+    }
+    assert_log_exactly_once(f, count);
+}
+
+START_TEST(a_stalled_leader_is_left_for_the_new_one)
+{
+    static struct stall_cluster cl;
+    struct stall_node nodes[2];
+    /* A freezes far longer than the producer needs to notice (1 s) and find B. */
+    stall_start(&cl, nodes, 8000, true, false);
+    raftmq_producer *p = open_patient_producer(&cl);
+    send_range_and_flush(p, 0, 300);
+    struct raftmq_producer_stats s;
+    raftmq_producer_get_stats(p, &s);
+    /* Everything reached B; A's stalled requests were abandoned and resent there. */
+    assert_reports_match_log(&cl.node[1], 300);
+    ck_assert_uint_ge(s.requests_abandoned, 1);
+    ck_assert_uint_ge(s.retries, s.requests_abandoned);
+    /* The records of the abandoned requests say they were sent more than once. */
+    ck_assert_uint_gt(reports[0].attempts, 1);
+    ck_assert_msg(!__atomic_load_n(&cl.woke, __ATOMIC_SEQ_CST),
+                  "everything waited for A to wake up");
+
+    /* A wakes and answers what it held (OK, from its own log): the producer
+     * must drop those answers while it sends more. */
+    for (int i = 0; i < 2000 && __atomic_load_n(&cl.late_answers, __ATOMIC_SEQ_CST) == 0; i++)
+        usleep(10000);
+    ck_assert_uint_ge(__atomic_load_n(&cl.late_answers, __ATOMIC_SEQ_CST), 1);
+    usleep(200000); /* A's answers are on their way */
+    send_range_and_flush(p, 300, 100);
+    assert_reports_match_log(&cl.node[1], 400);
+    struct raftmq_producer_stats after;
+    raftmq_producer_get_stats(p, &after);
+    ck_assert_uint_eq(after.requests_abandoned, s.requests_abandoned);
+    ck_assert_uint_eq(after.records_acked, 400);
+    ck_assert_uint_eq(after.records_failed, 0);
+    raftmq_producer_close(p);
+    stall_stop(&cl);
+    ck_assert_uint_eq(report_count, 400);
+}
+END_TEST
+
+/* Without idempotence one request is in flight: it is abandoned and resent once. */
+START_TEST(a_stalled_leader_is_left_without_idempotence_too)
+{
+    static struct stall_cluster cl;
+    struct stall_node nodes[2];
+    stall_start(&cl, nodes, 8000, true, true);
+    raftmq_producer *p = open_patient_producer(&cl);
+    send_range_and_flush(p, 0, 300);
+    struct raftmq_producer_stats s;
+    raftmq_producer_get_stats(p, &s);
+    assert_reports_match_log(&cl.node[1], 300);
+    ck_assert_uint_eq(s.requests_abandoned, 1);
+    ck_assert_uint_eq(s.retries, 1);
+    ck_assert_uint_eq(reports[0].attempts, 2);
+    ck_assert_uint_eq(reports[report_count - 1].attempts, 1);
+    /* A's late OK for the first batch changes nothing. */
+    for (int i = 0; i < 2000 && __atomic_load_n(&cl.late_answers, __ATOMIC_SEQ_CST) == 0; i++)
+        usleep(10000);
+    ck_assert_uint_ge(__atomic_load_n(&cl.late_answers, __ATOMIC_SEQ_CST), 1);
+    usleep(200000);
+    send_range_and_flush(p, 300, 50);
+    assert_reports_match_log(&cl.node[1], 350);
+    raftmq_producer_close(p);
+    stall_stop(&cl);
+}
+END_TEST
+
+START_TEST(a_slow_leader_that_still_leads_is_waited_for)
+{
+    static struct stall_cluster cl;
+    struct stall_node nodes[2];
+    stall_start(&cl, nodes, 3000, false, false);
+    raftmq_producer *p = open_patient_producer(&cl);
+    send_range_and_flush(p, 0, 300);
+    struct raftmq_producer_stats s;
+    raftmq_producer_get_stats(p, &s);
+    assert_reports_match_log(&cl.node[0], 300);
+    ck_assert_uint_eq(cl.node[1].log_len, 0);
+    ck_assert_uint_eq(cl.node[1].produce_requests, 0);
+    ck_assert_uint_eq(s.requests_abandoned, 0);
+    ck_assert_uint_eq(s.retries, 0);
+    for (size_t r = 0; r < report_count; r++)
+        ck_assert_uint_eq(reports[r].attempts, 1);
+    /* The stall was looked at: a metadata request beyond the first lookup
+     * (A takes the ones sent to it once it wakes). */
+    for (int i = 0; i < 1000 && __atomic_load_n(&cl.metadata_requests, __ATOMIC_SEQ_CST) < 2; i++)
+        usleep(10000);
+    ck_assert_uint_ge(__atomic_load_n(&cl.metadata_requests, __ATOMIC_SEQ_CST), 2);
+    raftmq_producer_close(p);
+    stall_stop(&cl);
+}
+END_TEST
+
 Suite *producer_suite(void)
 {
     Suite *s = suite_create("producer");
@@ -762,5 +1023,11 @@ Suite *producer_suite(void)
     tcase_add_test(idem, a_forgotten_producer_never_resends_an_unknown_outcome);
     tcase_add_test(idem, dropped_answers_and_not_leader_neither_duplicate_nor_reorder);
     suite_add_tcase(s, idem);
+    TCase *stall = tcase_create("stall");
+    tcase_set_timeout(stall, 90);
+    tcase_add_test(stall, a_stalled_leader_is_left_for_the_new_one);
+    tcase_add_test(stall, a_stalled_leader_is_left_without_idempotence_too);
+    tcase_add_test(stall, a_slow_leader_that_still_leads_is_waited_for);
+    suite_add_tcase(s, stall);
     return s;
 }
