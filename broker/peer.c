@@ -90,6 +90,10 @@ int peers_open(struct broker *b)
     zmq_setsockopt(b->peer_sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
     broker_set_sockopt_int(b->peer_sock, ZMQ_RCVHWM, (int)b->cfg.peer_queue_max);
     broker_set_sockopt_int(b->peer_sock, ZMQ_LINGER, 0);
+    /* A peer that reconnects (after a drop for silence, a restart) comes
+     * back under the same routing id while its old connection may still be
+     * open here: the new connection must take over, not be refused. */
+    broker_set_sockopt_int(b->peer_sock, ZMQ_ROUTER_HANDOVER, 1);
     set_dead_link_detection(b->peer_sock);
     if (zmq_bind(b->peer_sock, b->cfg.peer_listen) != 0) {
         blog(BLOG_ERROR, NULL, "peer_listen: cannot bind %s: %s", b->cfg.peer_listen,

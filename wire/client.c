@@ -322,6 +322,20 @@ static int conn_find(const struct wire_client *c, const char *address)
     return -1;
 }
 
+/*
+ * Dead connections: a broker that is frozen (SIGSTOP, a stalled VM) or
+ * behind a network that silently drops packets leaves the TCP connection
+ * looking open, and every request on it would wait for its deadline.
+ * ZeroMQ pings the broker and drops the connection after this much
+ * silence, which fails the requests on it at once (a lost connection:
+ * outcome unknown, retried elsewhere); a connect that gets no answer is
+ * abandoned and retried. Pings are answered by the brokers' I/O threads,
+ * so a busy broker is not silent.
+ */
+#define CLIENT_PING_INTERVAL_MS 500
+#define CLIENT_SILENCE_TIMEOUT_MS 2000
+#define CLIENT_CONNECT_TIMEOUT_MS 2000
+
 static int conn_open_socket(struct wire_client *c, struct client_conn *conn, uint32_t index)
 {
     void *s = zmq_socket(c->zmq_context, ZMQ_DEALER);
@@ -330,7 +344,13 @@ static int conn_open_socket(struct wire_client *c, struct client_conn *conn, uin
     int zero = 0, one = 1, hwm = c->config.hwm;
     int64_t max_msg = WIRE_MESSAGE_BYTES_MAX;
     int reconnect_max_ms = 1000;
+    int ping_ms = CLIENT_PING_INTERVAL_MS, silence_ms = CLIENT_SILENCE_TIMEOUT_MS;
+    int connect_ms = CLIENT_CONNECT_TIMEOUT_MS;
     if (zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof(zero)) != 0 ||
+        zmq_setsockopt(s, ZMQ_HEARTBEAT_IVL, &ping_ms, sizeof(ping_ms)) != 0 ||
+        zmq_setsockopt(s, ZMQ_HEARTBEAT_TIMEOUT, &silence_ms, sizeof(silence_ms)) != 0 ||
+        zmq_setsockopt(s, ZMQ_HEARTBEAT_TTL, &silence_ms, sizeof(silence_ms)) != 0 ||
+        zmq_setsockopt(s, ZMQ_CONNECT_TIMEOUT, &connect_ms, sizeof(connect_ms)) != 0 ||
         zmq_setsockopt(s, ZMQ_IMMEDIATE, &one, sizeof(one)) != 0 ||
         zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof(hwm)) != 0 ||
         zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof(hwm)) != 0 ||
