@@ -821,6 +821,15 @@ static void restart(struct cluster *cl, struct node *nd)
 
 static int64_t inject(struct cluster *cl, enum fault_kind kind);
 
+/* Ends a broker with sig (its exit must be `want`, as node_stop), restarts it hold_ms later. */
+static void crash_and_restart(struct cluster *cl, struct node *t, int sig, int want,
+                              uint32_t hold_ms)
+{
+    node_stop(cl, t, sig, want);
+    nap_ms(hold_ms);
+    restart(cl, t);
+}
+
 /* Faults combined: how often a network fault gets a process fault (kill,
  * pause or power loss, as enabled) in its middle, and how many there were. */
 #define COMPOUND_PERCENT 30
@@ -864,18 +873,14 @@ static int64_t inject(struct cluster *cl, enum fault_kind kind)
         t = pick_target(cl, o->partitions, &why);
         hold = rng_between_ms(500, 5000);
         say("kill: SIGKILL broker %u (%s), restart in %.1f s", t->id, why, hold / 1000.0);
-        node_stop(cl, t, SIGKILL, -SIGKILL);
-        nap_ms(hold);
-        restart(cl, t);
+        crash_and_restart(cl, t, SIGKILL, -SIGKILL, hold);
         break;
     case FAULT_POWER_LOSS:
         t = pick_target(cl, o->partitions, &why);
         hold = rng_between_ms(500, 3000);
         say("powerloss: broker %u (%s) loses its unsynced writes, restart in %.1f s", t->id, why,
             hold / 1000.0);
-        node_stop(cl, t, SIGUSR1, POWER_LOSS_EXIT);
-        nap_ms(hold);
-        restart(cl, t);
+        crash_and_restart(cl, t, SIGUSR1, POWER_LOSS_EXIT, hold);
         break;
     case FAULT_PAUSE:
         t = pick_target(cl, o->partitions, &why);
