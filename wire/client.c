@@ -323,17 +323,18 @@ static int conn_find(const struct wire_client *c, const char *address)
 }
 
 /*
- * Dead connections: a broker that is frozen (SIGSTOP, a stalled VM) or
- * behind a network that silently drops packets leaves the TCP connection
- * looking open, and every request on it would wait for its deadline.
- * ZeroMQ pings the broker and drops the connection after this much
- * silence, which fails the requests on it at once (a lost connection:
- * outcome unknown, retried elsewhere); a connect that gets no answer is
- * abandoned and retried. Pings are answered by the brokers' I/O threads,
- * so a busy broker is not silent.
+ * Dead connections: behind a network that silently drops packets the TCP
+ * connection to a broker looks open and every request on it would wait
+ * for its deadline. The kernel aborts a connection whose sent data stays
+ * unacknowledged this long (TCP_USER_TIMEOUT, ZMQ_TCP_MAXRT), which fails
+ * the requests on it at once (a lost connection: outcome unknown, retried
+ * elsewhere); a connect that gets no answer is abandoned and retried.
+ * (Not ZeroMQ heartbeats: libzmq 4.3.4 can abort the process when one
+ * fires on a connection whose receive queue is full; broker/peer.c.)
+ * A frozen broker's kernel still acknowledges: the producer's stall check
+ * covers that case.
  */
-#define CLIENT_PING_INTERVAL_MS 500
-#define CLIENT_SILENCE_TIMEOUT_MS 2000
+#define CLIENT_UNACKED_TIMEOUT_MS 2000
 #define CLIENT_CONNECT_TIMEOUT_MS 2000
 
 static int conn_open_socket(struct wire_client *c, struct client_conn *conn, uint32_t index)
@@ -344,12 +345,9 @@ static int conn_open_socket(struct wire_client *c, struct client_conn *conn, uin
     int zero = 0, one = 1, hwm = c->config.hwm;
     int64_t max_msg = WIRE_MESSAGE_BYTES_MAX;
     int reconnect_max_ms = 1000;
-    int ping_ms = CLIENT_PING_INTERVAL_MS, silence_ms = CLIENT_SILENCE_TIMEOUT_MS;
-    int connect_ms = CLIENT_CONNECT_TIMEOUT_MS;
+    int unacked_ms = CLIENT_UNACKED_TIMEOUT_MS, connect_ms = CLIENT_CONNECT_TIMEOUT_MS;
     if (zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof(zero)) != 0 ||
-        zmq_setsockopt(s, ZMQ_HEARTBEAT_IVL, &ping_ms, sizeof(ping_ms)) != 0 ||
-        zmq_setsockopt(s, ZMQ_HEARTBEAT_TIMEOUT, &silence_ms, sizeof(silence_ms)) != 0 ||
-        zmq_setsockopt(s, ZMQ_HEARTBEAT_TTL, &silence_ms, sizeof(silence_ms)) != 0 ||
+        zmq_setsockopt(s, ZMQ_TCP_MAXRT, &unacked_ms, sizeof(unacked_ms)) != 0 ||
         zmq_setsockopt(s, ZMQ_CONNECT_TIMEOUT, &connect_ms, sizeof(connect_ms)) != 0 ||
         zmq_setsockopt(s, ZMQ_IMMEDIATE, &one, sizeof(one)) != 0 ||
         zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof(hwm)) != 0 ||
