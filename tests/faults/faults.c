@@ -1601,7 +1601,8 @@ int main(int argc, char **argv)
     bool passed = cr.ok && sh.history_errors == 0 && rs.divergent == 0 && cl.unexpected_exits == 0 && cl.bad_exits == 0 &&
                   log_reports == 0 && rec.not_recovered == 0 && cl.problem_count == 0 &&
                   !interrupted;
-    printf("RESULT: %s\n", passed ? "PASS" : "FAIL");
+    printf("RESULT: %s%s\n", passed ? "PASS" : "FAIL",
+           o.expect_violation ? " (a self-test: a failure is what it expects)" : "");
     if (!passed) {
         printf("replay: tests/faults/run.sh --seed %" PRIu64 " --duration %u --faults %s "
                "--nodes %u --replicas %u --partitions %u --producers %u --rate %u\n"
