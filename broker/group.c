@@ -721,22 +721,21 @@ static void note_role(struct group *g)
      * request timeout, holding its producers that long: after a grace of
      * two election timeouts they get TIMEOUT (outcome unknown) and retry
      * with the new leader (docs/operations.md, "Failures"). */
-    if (was_leader && st.role != RAFT_LEADER) {
-        uint64_t grace_until = g->b->now_ms + 2u * g->b->cfg.election_timeout_max_ms;
-        for (struct commit_wait *w = g->waits_head; w != NULL; w = w->next)
-            if (w->deadline_ms > grace_until) {
-                w->deadline_ms = grace_until;
-                w->leadership_lost = true;
-            }
-    }
-    if (was_leader && st.role != RAFT_LEADER)
-        while (g->fetches != NULL) {
-            struct fetch_wait *f = g->fetches;
-            g->fetches = f->next;
-            client_respond_not_leader(g->b, &f->client, g->leader);
-            free(f);
-            g->fetch_count--;
+    if (!was_leader || st.role == RAFT_LEADER)
+        return;
+    uint64_t grace_until = g->b->now_ms + 2u * g->b->cfg.election_timeout_max_ms;
+    for (struct commit_wait *w = g->waits_head; w != NULL; w = w->next)
+        if (w->deadline_ms > grace_until) {
+            w->deadline_ms = grace_until;
+            w->leadership_lost = true;
         }
+    while (g->fetches != NULL) {
+        struct fetch_wait *f = g->fetches;
+        g->fetches = f->next;
+        client_respond_not_leader(g->b, &f->client, g->leader);
+        free(f);
+        g->fetch_count--;
+    }
 }
 
 void group_process(struct group *g)
