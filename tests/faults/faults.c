@@ -680,13 +680,15 @@ struct consumer_thread {
     uint64_t errors;
 };
 
-static int assign_all(raftmq_consumer *c, uint32_t partitions, atomic_bool *stop)
+/* Assigns every partition from its beginning, retrying until stop is set or deadline_ms passes. */
+static int assign_all(raftmq_consumer *c, uint32_t partitions, atomic_bool *stop,
+                      int64_t deadline_ms)
 {
     for (uint32_t k = 0; k < partitions; k++) {
         int rc;
         while ((rc = raftmq_consumer_assign(c, TOPIC, (int32_t)k, RAFTMQ_OFFSET_BEGINNING)) !=
                RAFTMQ_OK) {
-            if (atomic_load(stop))
+            if (atomic_load(stop) || wire_mono_ms() > deadline_ms)
                 return rc;
             wire_sleep_ms(100);
         }
@@ -719,7 +721,7 @@ static void *consumer_main(void *arg)
     raftmq_consumer *c = open_consumer(sh->brokers);
     if (c == NULL)
         return NULL;
-    if (assign_all(c, sh->o->partitions, &sh->stop_consuming) == RAFTMQ_OK) {
+    if (assign_all(c, sh->o->partitions, &sh->stop_consuming, INT64_MAX) == RAFTMQ_OK) {
         while (!atomic_load(&sh->stop_consuming)) {
             struct raftmq_record r;
             int rc = raftmq_consumer_poll(c, 100, &r);
@@ -1161,7 +1163,7 @@ static int drain(struct shared *sh, uint32_t partitions, uint64_t *records)
     atomic_bool never = false;
     int64_t deadline = wire_mono_ms() + DRAIN_BOUND_MS;
     int result = -1;
-    if (assign_all(c, partitions, &never) != RAFTMQ_OK)
+    if (assign_all(c, partitions, &never, deadline) != RAFTMQ_OK)
         goto out;
     /* Done when every partition's position equals its high watermark twice,
      * a second apart (nothing is being written any more). */
