@@ -83,6 +83,9 @@
 /* While a partition stays stalled under the same leader, its topic's
  * metadata is asked again at most this often. */
 #define PRODUCER_STALL_RECHECK_MS 250
+/* How often the partitions are scanned for a stall: off the per-poll path,
+ * fine enough for a one-second threshold. */
+#define PRODUCER_STALL_SCAN_MS 100
 /* A topic the cluster calls unknown for this long is believed gone. */
 #define PRODUCER_UNKNOWN_TOPIC_GRACE_MS 500
 /* Requests outstanding on the connection core, all partitions together. */
@@ -203,6 +206,7 @@ struct raftmq_producer {
     uint32_t in_flight_total;
     bool refresh_wanted;
     int64_t last_refresh_ms;
+    int64_t stall_scan_at_ms; /* the next watch_stalls scan, while requests are in flight */
     bool reports_ready;
     bool in_callback;
     bool closing; /* inside close: sends are refused */
@@ -1012,8 +1016,9 @@ static int64_t stall_check_at(const struct ppart *pp)
 /* Asks for a metadata refresh of every topic with a partition stalled for PRODUCER_STALL_MS. */
 static void watch_stalls(raftmq_producer *p, int64_t now)
 {
-    if (p->in_flight_total == 0)
+    if (p->in_flight_total == 0 || now < p->stall_scan_at_ms)
         return;
+    p->stall_scan_at_ms = now + PRODUCER_STALL_SCAN_MS;
     for (uint32_t i = 0; i < p->topic_count; i++) {
         struct ptopic *t = p->topics[i];
         if (t->gone)
@@ -1292,14 +1297,8 @@ static int64_t next_timer(const raftmq_producer *p, int64_t now)
             }
         }
     }
-    for (uint32_t i = 0; i < p->topic_count && p->in_flight_total > 0; i++) {
-        const struct ptopic *t = p->topics[i];
-        for (uint32_t k = 0; k < t->partition_count && !t->gone; k++) {
-            int64_t at = stall_check_at(&t->parts[k]);
-            if (at < t_next)
-                t_next = at;
-        }
-    }
+    if (p->in_flight_total > 0 && p->stall_scan_at_ms < t_next)
+        t_next = p->stall_scan_at_ms;
     if (p->refresh_wanted && p->last_refresh_ms + PRODUCER_REFRESH_INTERVAL_MS < t_next)
         t_next = p->last_refresh_ms + PRODUCER_REFRESH_INTERVAL_MS;
     if (p->pid_reset && p->in_flight_total == 0 && p->pid_retry_at_ms < t_next)
