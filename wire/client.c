@@ -1266,8 +1266,11 @@ int wire_client_request(struct wire_client *c, struct wire_frame *req, uint32_t 
         rc = call_once(c, address, req, deadline, resp);
         if (rc == WIRE_ERR_TIMEOUT) {
             snprintf(last, sizeof(last), "%s", c->error);
+            /* The broker it went to may be dead: route by fresh metadata next time. */
             if (by_partition)
                 wire_client_forget_leader(c, topic, partition);
+            else if (request_to_controller(req->type))
+                c->controller_id = 0;
             if (unknown_is_final && !c->last_not_sent)
                 return rc;
             continue;

@@ -310,14 +310,19 @@ struct fake {
     volatile int stop;
     /* script */
     bool ignore_produce; /* broker 2 never answers PRODUCE */
+    /* The first METADATA answer names broker 3, which is dead (nothing
+     * listens at its address), as the controller; later ones name 2. */
+    bool dead_controller_first;
     int produce_seen[2];
+    int metadata_seen;
+    int init_producer_id_seen[2];
 };
 
 static void fake_answer(struct fake *f, int which, const struct wire_frame *req,
                         struct wire_writer *w)
 {
     struct wire_frame resp;
-    struct wire_broker brokers[2];
+    struct wire_broker brokers[3];
     struct wire_partition_meta part;
     struct wire_topic_meta topic;
     uint32_t replicas[2] = {1, 2};
@@ -340,6 +345,13 @@ static void fake_answer(struct fake *f, int which, const struct wire_frame *req,
         topic.partitions.items = &part;
         resp.body.metadata_resp.controller_id = 1;
         resp.body.metadata_resp.brokers.count = 2;
+        if (f->dead_controller_first) {
+            brokers[2].node_id = 3;
+            brokers[2].client_address = bytes_of("tcp://127.0.0.1:1");
+            resp.body.metadata_resp.brokers.count = 3;
+            resp.body.metadata_resp.controller_id = f->metadata_seen == 0 ? 3 : 2;
+        }
+        f->metadata_seen++;
         resp.body.metadata_resp.brokers.items = brokers;
         resp.body.metadata_resp.topics.count = 1;
         resp.body.metadata_resp.topics.items = &topic;
@@ -357,6 +369,11 @@ static void fake_answer(struct fake *f, int which, const struct wire_frame *req,
             resp.body.produce_resp.base_offset = 42;
             resp.body.produce_resp.last_offset = 42;
         }
+        break;
+    case WIRE_INIT_PRODUCER_ID:
+        f->init_producer_id_seen[which]++;
+        wire_frame_init_response(&resp, req, WIRE_OK, NULL);
+        resp.body.init_producer_id_resp.producer_id = 7;
         break;
     case WIRE_LIST_OFFSETS:
         wire_frame_init_response(&resp, req, WIRE_OK, NULL);
@@ -504,6 +521,35 @@ START_TEST(request_follows_metadata_then_not_leader_to_the_leader)
     ck_assert_uint_eq(node, 2);
     ck_assert_str_eq(address, f.endpoint[1]);
     ck_assert_uint_eq(wire_client_in_flight(c), 0);
+    wire_client_close(c);
+    fake_stop(&f);
+}
+END_TEST
+
+/*
+ * The controller dies: a request for it that cannot be sent makes the
+ * client forget it and ask the cluster again, instead of trying the dead
+ * broker until the deadline (a CI run of test_tools: INIT_PRODUCER_ID right
+ * after the controller was killed failed after 13 attempts at it).
+ */
+START_TEST(a_dead_controller_is_forgotten_and_the_new_one_found)
+{
+    struct fake f;
+    fake_start(&f);
+    f.dead_controller_first = true;
+    struct wire_client *c = open_with(f.endpoint[0]);
+    ck_assert_err(wire_client_refresh_metadata(c, NULL, 5000), WIRE_OK);
+    ck_assert_uint_eq(wire_client_controller(c), 3);
+
+    struct wire_frame req, resp;
+    memset(&req, 0, sizeof(req));
+    req.type = WIRE_INIT_PRODUCER_ID;
+    ck_assert_err(wire_client_request(c, &req, 5000, 0, &resp), WIRE_OK);
+    ck_assert_uint_eq(resp.error, WIRE_OK);
+    ck_assert_int_eq(resp.body.init_producer_id_resp.producer_id, 7);
+    ck_assert_uint_eq(wire_client_controller(c), 2);
+    ck_assert_int_eq(f.init_producer_id_seen[1], 1);
+    ck_assert_int_ge(f.metadata_seen, 2);
     wire_client_close(c);
     fake_stop(&f);
 }
@@ -907,6 +953,7 @@ Suite *client_suite(void)
     tcase_set_timeout(wire, 30);
     tcase_add_test(wire, a_dead_broker_gives_timeout_within_the_deadline);
     tcase_add_test(wire, request_follows_metadata_then_not_leader_to_the_leader);
+    tcase_add_test(wire, a_dead_controller_is_forgotten_and_the_new_one_found);
     tcase_add_test(wire, pipelined_answers_match_by_correlation_id);
     tcase_add_test(wire, a_poll_without_waiting_reads_arrived_answers);
     tcase_add_test(wire, a_blocking_call_keeps_pipelined_answers_for_poll);
