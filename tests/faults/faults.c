@@ -1317,8 +1317,8 @@ static int parse_args(int argc, char **argv, struct options *o)
     uint64_t seed = 0;
     bool have_seed = false;
     parse_faults("all", o->enabled);
-    int c;
-    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+    int c, which = -1;
+    while ((c = getopt_long(argc, argv, "h", longopts, &which)) != -1) {
         bool ok = true;
         switch (c) {
         case 'B': o->broker = optarg; break;
@@ -1346,10 +1346,14 @@ static int parse_args(int argc, char **argv, struct options *o)
         default: ok = false; break;
         }
         if (!ok) {
-            fprintf(stderr, "raftmq-faults: bad value for an option (%s); try --help\n",
-                    optarg != NULL ? optarg : "?");
+            if (optarg != NULL && which >= 0)
+                fprintf(stderr, "raftmq-faults: --%s: bad value '%s' (see --help for the range)\n",
+                        longopts[which].name, optarg);
+            else
+                fprintf(stderr, "raftmq-faults: unknown option; try --help\n");
             return -1;
         }
+        which = -1;
     }
     if (optind < argc) {
         fprintf(stderr, "raftmq-faults: unexpected argument '%s'; try --help\n", argv[optind]);
