@@ -2,6 +2,7 @@
 #ifndef RAFTMQ_BROKER_METADATA_H
 #define RAFTMQ_BROKER_METADATA_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -57,11 +58,34 @@ struct md_topic {
  * and by id); an insert or delete moves pointers, O(topics), which is
  * nothing next to a Raft commit even for tens of thousands of topics.
  */
+/* One committed offset of a consumer group. */
+struct md_committed {
+    uint64_t topic_id;
+    uint32_t partition;
+    uint64_t offset; /* the next offset the group will read */
+};
+
+/* A consumer group's committed offsets (groups without any do not exist here). */
+struct md_offset_group {
+    char name[WIRE_GROUP_NAME_BYTES_MAX + 1]; /* NUL-terminated; valid like a topic name */
+    uint32_t name_len;
+    uint32_t count;
+    uint32_t cap;
+    struct md_committed *offsets; /* sorted by (topic_id, partition) */
+};
+
+/* Bounds of the replicated offset table (apply refuses with LIMIT_EXCEEDED beyond them). */
+#define MD_OFFSET_GROUPS_MAX 65536u
+#define MD_GROUP_OFFSETS_MAX WIRE_ARRAY_ITEMS_MAX
+
 struct md_state {
     struct md_topic **by_name; /* sorted by name bytes (memcmp, then shorter first) */
     struct md_topic **by_id;   /* sorted by id; apply appends, as ids grow with the index */
     uint32_t count;
     uint32_t cap;
+    struct md_offset_group **groups; /* sorted by name like by_name */
+    uint32_t group_count;
+    uint32_t group_cap;
     uint64_t applied_index; /* read-only: the last index given to md_apply or md_set_applied */
 };
 
@@ -148,7 +172,37 @@ size_t md_op_bytes_max(uint32_t partitions, uint32_t replication_factor);
 int md_encode_alloc_producer(uint8_t *out, size_t cap, size_t *len);
 #define MD_ALLOC_PRODUCER_OP_BYTES ((size_t)3)
 
-enum md_op_kind { MD_OP_CREATE_TOPIC = 1, MD_OP_DELETE_TOPIC = 2, MD_OP_ALLOC_PRODUCER = 3 };
+/*
+ * Leader side: encodes a commit of offsets[0..n) (n >= 1, at most
+ * MD_GROUP_OFFSETS_MAX, each offset <= INT64_MAX) for consumer group
+ * `group`. With rewind false, apply refuses the whole op if any offset is
+ * below the group's committed one (OFFSET_BACKWARDS); with rewind true an
+ * offset may move back (an explicit seek, an admin reset). The caller has
+ * checked membership and generation (those are not replicated).
+ * INVALID_REQUEST for a bad group name or n, BUFFER_FULL if cap is below
+ * md_commit_op_bytes_max(n).
+ */
+int md_encode_commit_offsets(const char *group, size_t group_len, bool rewind,
+                             const struct md_committed *offsets, uint32_t n, uint8_t *out,
+                             size_t cap, size_t *len, char *why, size_t why_cap);
+size_t md_commit_op_bytes_max(uint32_t n);
+
+/* The group's committed offsets, NULL if it has none. Valid until the next md_apply. */
+const struct md_offset_group *md_offset_group_find(const struct md_state *s, const char *group,
+                                                   size_t group_len);
+/* Iteration in name order, i in 0..md_offset_group_count-1 (NULL beyond). */
+uint32_t md_offset_group_count(const struct md_state *s);
+const struct md_offset_group *md_offset_group_at(const struct md_state *s, uint32_t i);
+/* The committed offset of one partition: true and *offset, or false when none. */
+bool md_committed_offset(const struct md_state *s, const char *group, size_t group_len,
+                         uint64_t topic_id, uint32_t partition, uint64_t *offset);
+
+enum md_op_kind {
+    MD_OP_CREATE_TOPIC = 1,
+    MD_OP_DELETE_TOPIC = 2,
+    MD_OP_ALLOC_PRODUCER = 3,
+    MD_OP_COMMIT_OFFSETS = 4,
+};
 
 struct md_apply_result {
     int kind;  /* enum md_op_kind; 0 when md_apply returned an error */
@@ -156,8 +210,13 @@ struct md_apply_result {
      * WIRE_OK, or the op was refused at apply time and the state is
      * unchanged except applied_index: TOPIC_EXISTS (create of a taken name),
      * UNKNOWN_TOPIC (delete of a topic that is gone, or whose name now
-     * belongs to a newer topic), LIMIT_EXCEEDED (create at an index above
-     * MD_TOPIC_ID_MAX, which cannot be a topic id).
+     * belongs to a newer topic; a commit naming a topic id that is gone),
+     * UNKNOWN_PARTITION (a commit beyond the topic's partitions),
+     * OFFSET_BACKWARDS (a commit without rewind below a committed offset),
+     * LIMIT_EXCEEDED (create at an index above MD_TOPIC_ID_MAX, which
+     * cannot be a topic id; a commit beyond MD_OFFSET_GROUPS_MAX or
+     * MD_GROUP_OFFSETS_MAX). A delete also drops the topic's committed
+     * offsets from every group.
      */
     int error;
     const struct md_topic *created; /* create: the new topic (owned by the state); else NULL */

@@ -27,7 +27,8 @@
  *   Between two METADATA answers for a partition the one with the newer
  *   leader_term wins (a lagging broker cannot move the cache backwards).
  * - Routing: PRODUCE, FETCH and LIST_OFFSETS go to the partition leader,
- *   CREATE_TOPIC and DELETE_TOPIC to the controller, METADATA and
+ *   CREATE_TOPIC, DELETE_TOPIC, INIT_PRODUCER_ID and the consumer-group
+ *   requests (OFFSET_COMMIT ... DESCRIBE_GROUP) to the controller, METADATA and
  *   CLUSTER_STATUS to any broker.
  * - Every call has a deadline; nothing waits longer than the timeout it
  *   was given (plus scheduling noise).

@@ -47,6 +47,10 @@
     X(UNAUTHORIZED, 36, "not authorized")                                                  \
     X(STORAGE_ERROR, 37, "storage error")                                                  \
     X(SHUTTING_DOWN, 38, "broker is shutting down")                                        \
+    X(UNKNOWN_MEMBER, 39, "the group does not know this member; join again")               \
+    X(ILLEGAL_GENERATION, 40, "stale group generation, or a partition not owned in it")    \
+    X(GROUP_NOT_EMPTY, 41, "the group has active members")                                 \
+    X(OFFSET_BACKWARDS, 42, "the commit would move a committed offset backwards")          \
     X(CORRUPT_BATCH, 60, "record batch is corrupt (bad CRC or framing)")                   \
     X(UNSUPPORTED_CODEC, 61, "unsupported compression codec")                              \
     X(BATCH_TOO_LARGE, 62, "record batch exceeds the maximum batch size")                  \

@@ -45,6 +45,14 @@
 /* Topic names: 1..249 bytes of [A-Za-z0-9._-], not "." or "..". */
 #define WIRE_TOPIC_NAME_BYTES_MAX 249u
 
+/* Consumer groups: a group name follows the topic-name rules; member ids
+ * are made by the coordinator; a client id is a free-form label. */
+#define WIRE_GROUP_NAME_BYTES_MAX WIRE_TOPIC_NAME_BYTES_MAX
+#define WIRE_MEMBER_ID_BYTES_MAX 64u
+#define WIRE_CLIENT_ID_BYTES_MAX 255u
+/* Topics one member subscribes to (and one OFFSET_FETCH names). */
+#define WIRE_GROUP_TOPICS_MAX 1024u
+
 /* Strings in frames that are not topic names: addresses, error messages. */
 #define WIRE_STRING_BYTES_MAX 4096u
 

@@ -64,6 +64,10 @@ const char *raftmq_version(void);
 #define RAFTMQ_ERR_DUPLICATE_SEQUENCE 33
 #define RAFTMQ_ERR_OUT_OF_ORDER_SEQUENCE 34
 #define RAFTMQ_ERR_UNKNOWN_PRODUCER 35
+#define RAFTMQ_ERR_UNKNOWN_MEMBER 39    /* the group expelled this member (it rejoins by itself) */
+#define RAFTMQ_ERR_ILLEGAL_GENERATION 40 /* commit from a stale generation, or of a partition not owned */
+#define RAFTMQ_ERR_GROUP_NOT_EMPTY 41    /* the group has active members */
+#define RAFTMQ_ERR_OFFSET_BACKWARDS 42   /* the commit would move a committed offset back (seek first) */
 #define RAFTMQ_ERR_CORRUPT_BATCH 60
 #define RAFTMQ_ERR_RECORD_TOO_LARGE 63
 /* Raised by the library itself, never sent on the wire. */
@@ -323,7 +327,140 @@ int raftmq_consumer_high_watermark(const raftmq_consumer *c, const char *topic,
 
 const char *raftmq_consumer_last_error(const raftmq_consumer *c);
 
-/* Frees the consumer (no request is waited for). NULL is fine. */
+/* ---- consumer groups ----------------------------------------------------------- */
+
+/*
+ * A consumer that subscribes joins a group: the group's coordinator (the
+ * cluster's controller) spreads the partitions of the subscribed topics
+ * over the group's members, each partition owned by one member at a time,
+ * and the group's committed offsets say where a partition's new owner
+ * starts. docs/client.md, "Consumer groups", has the full story.
+ *
+ * Threads: a subscribed consumer runs one background thread that only
+ * heartbeats and follows assignment changes (with its own connections), so
+ * a slow handler between two polls does not get the member expelled.
+ * Callbacks still run on the thread that calls poll (or commit, or close),
+ * inside that call, and the handle is still used from one thread at a time.
+ *
+ * Delivery is at least once: a record is returned by poll before its offset
+ * is committed, so a record can be returned twice, to this member or to the
+ * next owner of its partition, exactly when it was returned after the
+ * partition's last successful commit and then either this member died or
+ * was expelled (session timeout, max_poll_interval_ms), or the commit
+ * failed. A partition given up normally (revoke, unsubscribe, close) is
+ * committed first, so it hands over without duplicates.
+ */
+
+/* A partition of a topic, in assignment callbacks. */
+struct raftmq_topic_partition {
+    const char *topic;
+    int32_t partition;
+};
+
+/*
+ * Called on the polling thread when partitions are added to or taken from
+ * this member. `parts` is valid during the call only. On revoke, the
+ * callback runs before the consumer commits the revoked partitions'
+ * positions and gives them up; it may call raftmq_consumer_commit. `lost`
+ * is true when the partitions were taken without a chance to commit (the
+ * member was expelled or could not reach the coordinator for its session
+ * timeout): another member may already own them.
+ */
+typedef void raftmq_assignment_cb(raftmq_consumer *c, const struct raftmq_topic_partition *parts,
+                                  size_t count, bool lost, void *cb_opaque);
+
+/* The outcome of raftmq_consumer_commit_async, on the polling thread. */
+typedef void raftmq_commit_cb(raftmq_consumer *c, int error, const char *error_message,
+                              void *cb_opaque);
+
+struct raftmq_group_config {
+    /* The coordinator expels a member it has not heard from for this long;
+     * a member that could not reach it for this long gives its partitions
+     * up as lost. Default 10000 ms; 1000..300000. */
+    uint32_t session_timeout_ms;
+    /* How often the background thread heartbeats. Default 500 ms; at most
+     * session_timeout_ms / 3. */
+    uint32_t heartbeat_interval_ms;
+    /* An application that does not call poll for this long is considered
+     * stuck: the member leaves the group (its partitions move, uncommitted
+     * records are read again by their new owners) and rejoins at the next
+     * poll. Default 300000 ms; 0: never. */
+    uint32_t max_poll_interval_ms;
+    /* Commit the positions of owned partitions every auto_commit_interval_ms
+     * (asynchronously, inside poll). Default true, 1000 ms. */
+    bool auto_commit;
+    uint32_t auto_commit_interval_ms;
+    /* A label the admin tool shows next to the member ("host:pid" when NULL). */
+    const char *client_id;
+    raftmq_assignment_cb *on_assigned; /* may be NULL */
+    raftmq_assignment_cb *on_revoked;  /* may be NULL */
+    raftmq_commit_cb *on_commit;       /* async commit outcomes; may be NULL */
+    void *cb_opaque;
+};
+
+void raftmq_group_config_init(struct raftmq_group_config *config);
+
+/*
+ * Joins `group` (a name like a topic's) subscribed to topics[0..n_topics)
+ * and returns at once; partitions arrive through poll (on_assigned), each
+ * starting at the group's committed offset, or by config.offset_reset when
+ * none is committed (or it is out of range). config NULL: defaults. Once
+ * subscribed, assign/unassign return INVALID_REQUEST. Errors:
+ * INVALID_REQUEST (bad name, no topics, more than 1024, already
+ * subscribed or assigned, bad config: the message says which field).
+ */
+int raftmq_consumer_subscribe(raftmq_consumer *c, const char *group, const char *const *topics,
+                              size_t n_topics, const struct raftmq_group_config *config);
+
+/*
+ * Commits the position (raftmq_consumer_position: the offset after the last
+ * record poll returned) of every partition this member owns whose position
+ * moved since its last commit, and waits up to timeout_ms for the answer.
+ * RAFTMQ_OK: committed (also when nothing had moved). Errors: TIMEOUT,
+ * ILLEGAL_GENERATION / UNKNOWN_MEMBER (the partitions moved; nothing is
+ * committed), OFFSET_BACKWARDS, INVALID_REQUEST (not subscribed).
+ */
+int raftmq_consumer_commit(raftmq_consumer *c, int timeout_ms);
+
+/* The same without waiting: the outcome goes to on_commit from a later poll. */
+int raftmq_consumer_commit_async(raftmq_consumer *c);
+
+/*
+ * Moves an owned partition's position (an offset >= 0, BEGINNING or END).
+ * The next commit may then move its committed offset backwards: an explicit
+ * seek is the only way a committed offset goes back. NOT_ASSIGNED when this
+ * member does not own it. (Without a subscription: the same as assign.)
+ */
+int raftmq_consumer_seek(raftmq_consumer *c, const char *topic, int32_t partition, int64_t offset);
+
+/* The group's committed offset of a partition (-1: none), asked of the coordinator. */
+int raftmq_consumer_committed(raftmq_consumer *c, const char *topic, int32_t partition,
+                              int64_t *offset, int timeout_ms);
+
+/*
+ * The partitions this member owns now (what poll returns records of):
+ * fills parts[0..min(*count, owned)) and sets *count to the number owned.
+ * Strings valid until the next poll.
+ */
+int raftmq_consumer_assignment(raftmq_consumer *c, struct raftmq_topic_partition *parts,
+                               size_t *count);
+
+/* The member id and generation ("" and 0 before the first join). */
+const char *raftmq_consumer_member_id(const raftmq_consumer *c);
+uint64_t raftmq_consumer_generation(const raftmq_consumer *c);
+
+/*
+ * Leaves the group: revokes every partition (on_revoked, then a commit of
+ * their positions), tells the coordinator, and stops the background
+ * thread, all within timeout_ms. The consumer may subscribe again.
+ */
+int raftmq_consumer_unsubscribe(raftmq_consumer *c, int timeout_ms);
+
+/*
+ * Frees the consumer. A subscribed consumer first unsubscribes (bounded by
+ * request_timeout_ms), so its partitions hand over without waiting for the
+ * session timeout. Otherwise no request is waited for. NULL is fine.
+ */
 void raftmq_consumer_close(raftmq_consumer *c);
 
 /* ---- partitioner -------------------------------------------------------------- */

@@ -75,6 +75,35 @@
     F(U32, node_id, 0)                                                          \
     F(BOOL, voter, 0)
 
+/* A partition of a topic, by name (consumer-group assignments). */
+#define WIRE_TOPIC_PARTITION_FIELDS(F)                                          \
+    F(STR, topic, WIRE_TOPIC_NAME_BYTES_MAX)                                    \
+    F(U32, partition, 0)
+
+/* One offset to commit, or one committed offset. */
+#define WIRE_PARTITION_OFFSET_FIELDS(F)                                         \
+    F(STR, topic, WIRE_TOPIC_NAME_BYTES_MAX)                                    \
+    F(U32, partition, 0)                                                        \
+    F(I64, offset, 0) /* commit: >= 0; fetch answer: -1 when none is committed */
+
+/* A member of a consumer group, as DESCRIBE_GROUP shows it. */
+#define WIRE_GROUP_MEMBER_FIELDS(F)                                             \
+    F(STR, member_id, WIRE_MEMBER_ID_BYTES_MAX)                                 \
+    F(STR, client_id, WIRE_CLIENT_ID_BYTES_MAX)                                 \
+    F(U64, generation, 0) /* the generation it was last told */                 \
+    F(U32, session_timeout_ms, 0)                                               \
+    F(U32, last_heard_ms_ago, 0)                                                \
+    F(STRS, topics, WIRE_GROUP_TOPICS_MAX) /* its subscription */               \
+    F(ARRAY, assigned, topic_partition) /* target: what the coordinator gives it */ \
+    F(ARRAY, owned, topic_partition) /* what it last said it consumes */
+
+/* One consumer group, as LIST_GROUPS shows it. */
+#define WIRE_GROUP_SUMMARY_FIELDS(F)                                            \
+    F(STR, group, WIRE_GROUP_NAME_BYTES_MAX)                                    \
+    F(STR, state, WIRE_STRING_BYTES_MAX) /* "empty", "stable", "rebalancing" */ \
+    F(U32, members, 0)                                                          \
+    F(U64, generation, 0) /* 0: no members on this coordinator */
+
 /* ---- client requests and responses -------------------------------------- */
 
 #define WIRE_METADATA_REQ_FIELDS(F) F(STRS, topics, WIRE_ARRAY_ITEMS_MAX) /* empty: all */
@@ -133,6 +162,76 @@
     F(U32, node_id, 0) /* the broker that answered */                           \
     F(ARRAY, brokers, broker_status)                                            \
     F(ARRAY, groups, group_status)
+
+/* ---- consumer groups (docs/protocol.md, "Consumer groups") ------------------ */
+
+/*
+ * Stores committed offsets through the metadata Raft group; answered once
+ * the commit is applied. member_id "" with generation 0: a commit outside
+ * any membership (admin reset, a consumer that assigns partitions itself),
+ * refused with GROUP_NOT_EMPTY while the group has members. All or nothing.
+ */
+#define WIRE_OFFSET_COMMIT_REQ_FIELDS(F)                                        \
+    F(STR, group, WIRE_GROUP_NAME_BYTES_MAX)                                    \
+    F(STR, member_id, WIRE_MEMBER_ID_BYTES_MAX)                                 \
+    F(U64, generation, 0)                                                       \
+    F(BOOL, rewind, 0) /* allow moving an offset backwards (an explicit seek) */ \
+    F(ARRAY, offsets, partition_offset)
+
+#define WIRE_OFFSET_FETCH_REQ_FIELDS(F)                                         \
+    F(STR, group, WIRE_GROUP_NAME_BYTES_MAX)                                    \
+    F(STRS, topics, WIRE_GROUP_TOPICS_MAX) /* empty: every committed offset of the group */
+
+#define WIRE_OFFSET_FETCH_RESP_FIELDS(F) F(ARRAY, offsets, partition_offset)
+
+#define WIRE_JOIN_GROUP_REQ_FIELDS(F)                                           \
+    F(STR, group, WIRE_GROUP_NAME_BYTES_MAX)                                    \
+    F(STR, client_id, WIRE_CLIENT_ID_BYTES_MAX) /* a label for admins: host, pid */ \
+    F(STRS, topics, WIRE_GROUP_TOPICS_MAX) /* the subscription, at least one */ \
+    F(ARRAY, owned, topic_partition) /* what it consumes now (a rejoin) */      \
+    F(U32, session_timeout_ms, 0)
+
+/* JOIN_GROUP and SYNC_GROUP answer with the member's assignment. */
+#define WIRE_ASSIGNMENT_FIELDS(F)                                               \
+    F(U64, generation, 0)                                                       \
+    F(ARRAY, assigned, topic_partition) /* what it may consume now */           \
+    F(U32, pending, 0) /* partitions coming to it once their owner lets go */
+
+#define WIRE_JOIN_GROUP_RESP_FIELDS(F)                                          \
+    F(STR, member_id, WIRE_MEMBER_ID_BYTES_MAX)                                 \
+    WIRE_ASSIGNMENT_FIELDS(F)
+
+#define WIRE_SYNC_GROUP_REQ_FIELDS(F)                                           \
+    F(STR, group, WIRE_GROUP_NAME_BYTES_MAX)                                    \
+    F(STR, member_id, WIRE_MEMBER_ID_BYTES_MAX)                                 \
+    F(U64, generation, 0)                                                       \
+    F(ARRAY, owned, topic_partition)
+
+#define WIRE_SYNC_GROUP_RESP_FIELDS(F) WIRE_ASSIGNMENT_FIELDS(F)
+
+#define WIRE_HEARTBEAT_REQ_FIELDS(F)                                            \
+    F(STR, group, WIRE_GROUP_NAME_BYTES_MAX)                                    \
+    F(STR, member_id, WIRE_MEMBER_ID_BYTES_MAX)                                 \
+    F(U64, generation, 0)
+
+/* generation != the member's: its assignment changed, SYNC_GROUP now. */
+#define WIRE_HEARTBEAT_RESP_FIELDS(F) F(U64, generation, 0)
+
+#define WIRE_LEAVE_GROUP_REQ_FIELDS(F)                                          \
+    F(STR, group, WIRE_GROUP_NAME_BYTES_MAX)                                    \
+    F(STR, member_id, WIRE_MEMBER_ID_BYTES_MAX)
+
+/* LIST_GROUPS has an empty request body. */
+#define WIRE_LIST_GROUPS_RESP_FIELDS(F) F(ARRAY, groups, group_summary)
+
+#define WIRE_DESCRIBE_GROUP_REQ_FIELDS(F) F(STR, group, WIRE_GROUP_NAME_BYTES_MAX)
+
+#define WIRE_DESCRIBE_GROUP_RESP_FIELDS(F)                                      \
+    F(STR, group, WIRE_GROUP_NAME_BYTES_MAX)                                    \
+    F(STR, state, WIRE_STRING_BYTES_MAX)                                        \
+    F(U64, generation, 0)                                                       \
+    F(ARRAY, members, group_member)                                             \
+    F(ARRAY, offsets, partition_offset) /* every committed offset */
 
 /* ---- peer (Raft) messages ----------------------------------------------- */
 
@@ -220,6 +319,10 @@
     S(group_status, WIRE_GROUP_STATUS)                     \
     S(entry, WIRE_ENTRY)                                   \
     S(member, WIRE_MEMBER)                                 \
+    S(topic_partition, WIRE_TOPIC_PARTITION)               \
+    S(partition_offset, WIRE_PARTITION_OFFSET)             \
+    S(group_member, WIRE_GROUP_MEMBER)                     \
+    S(group_summary, WIRE_GROUP_SUMMARY)                   \
     S(metadata_req, WIRE_METADATA_REQ)                     \
     S(metadata_resp, WIRE_METADATA_RESP)                   \
     S(create_topic_req, WIRE_CREATE_TOPIC_REQ)             \
@@ -232,6 +335,19 @@
     S(list_offsets_resp, WIRE_LIST_OFFSETS_RESP)           \
     S(cluster_status_resp, WIRE_CLUSTER_STATUS_RESP)       \
     S(init_producer_id_resp, WIRE_INIT_PRODUCER_ID_RESP)   \
+    S(offset_commit_req, WIRE_OFFSET_COMMIT_REQ)           \
+    S(offset_fetch_req, WIRE_OFFSET_FETCH_REQ)             \
+    S(offset_fetch_resp, WIRE_OFFSET_FETCH_RESP)           \
+    S(join_group_req, WIRE_JOIN_GROUP_REQ)                 \
+    S(join_group_resp, WIRE_JOIN_GROUP_RESP)               \
+    S(sync_group_req, WIRE_SYNC_GROUP_REQ)                 \
+    S(sync_group_resp, WIRE_SYNC_GROUP_RESP)               \
+    S(heartbeat_req, WIRE_HEARTBEAT_REQ)                   \
+    S(heartbeat_resp, WIRE_HEARTBEAT_RESP)                 \
+    S(leave_group_req, WIRE_LEAVE_GROUP_REQ)               \
+    S(list_groups_resp, WIRE_LIST_GROUPS_RESP)             \
+    S(describe_group_req, WIRE_DESCRIBE_GROUP_REQ)         \
+    S(describe_group_resp, WIRE_DESCRIBE_GROUP_RESP)       \
     S(append_entries_req, WIRE_APPEND_ENTRIES_REQ)         \
     S(append_entries_resp, WIRE_APPEND_ENTRIES_RESP)       \
     S(request_vote_req, WIRE_REQUEST_VOTE_REQ)             \
@@ -262,6 +378,14 @@
     M(LIST_OFFSETS, 6, list_offsets_req, list_offsets_resp)                         \
     M(CLUSTER_STATUS, 7, empty, cluster_status_resp)                                \
     M(INIT_PRODUCER_ID, 8, empty, init_producer_id_resp)                            \
+    M(OFFSET_COMMIT, 9, offset_commit_req, empty)                                   \
+    M(OFFSET_FETCH, 10, offset_fetch_req, offset_fetch_resp)                        \
+    M(JOIN_GROUP, 11, join_group_req, join_group_resp)                              \
+    M(SYNC_GROUP, 12, sync_group_req, sync_group_resp)                              \
+    M(HEARTBEAT, 13, heartbeat_req, heartbeat_resp)                                 \
+    M(LEAVE_GROUP, 14, leave_group_req, empty)                                      \
+    M(LIST_GROUPS, 15, empty, list_groups_resp)                                     \
+    M(DESCRIBE_GROUP, 16, describe_group_req, describe_group_resp)                  \
     M(APPEND_ENTRIES, 32, append_entries_req, append_entries_resp)                  \
     M(REQUEST_VOTE, 33, request_vote_req, request_vote_resp)                        \
     M(INSTALL_SNAPSHOT, 34, install_snapshot_req, install_snapshot_resp)            \
