@@ -326,7 +326,8 @@ static int rebalance(struct cg_registry *r, struct cg_group *g)
         old[i] = malloc((m->n_target != 0 ? m->n_target : 1) * sizeof(uint64_t));
         if (old[i] == NULL)
             goto out;
-        memcpy(old[i], m->target, m->n_target * sizeof(uint64_t));
+        if (m->n_target != 0)
+            memcpy(old[i], m->target, m->n_target * sizeof(uint64_t));
         old_n[i] = m->n_target;
         am[i].target = m->target;
         am[i].n_target = m->n_target;
@@ -339,7 +340,8 @@ static int rebalance(struct cg_registry *r, struct cg_group *g)
     for (uint32_t i = 0; i < n; i++) {
         struct cg_member *m = g->members[i];
         m->n_target = am[i].n_target;
-        if (old_n[i] != m->n_target || memcmp(old[i], m->target, m->n_target * sizeof(uint64_t)) != 0)
+        if (old_n[i] != m->n_target ||
+            (m->n_target != 0 && memcmp(old[i], m->target, m->n_target * sizeof(uint64_t)) != 0))
             changed = true;
     }
     if (changed) {
@@ -497,7 +499,8 @@ static int accept_claims(const struct cg_group *g, struct cg_member *m, const ui
         free(target);
         return WIRE_ERR_UNKNOWN;
     }
-    memcpy(keys, claims, n * sizeof(*keys));
+    if (n != 0)
+        memcpy(keys, claims, n * sizeof(*keys));
     n = keys_normalize(keys, n);
     uint32_t k = 0;
     for (uint32_t i = 0; i < n; i++) {
@@ -507,7 +510,8 @@ static int accept_claims(const struct cg_group *g, struct cg_member *m, const ui
         if (!taken)
             keys[k++] = keys[i];
     }
-    memcpy(target, keys, k * sizeof(*target));
+    if (k != 0)
+        memcpy(target, keys, k * sizeof(*target));
     m->owned = keys;
     m->n_owned = k;
     m->target = target;
@@ -605,7 +609,8 @@ int cg_sync(struct cg_registry *r, const char *group, size_t group_len, const ch
         snprintf(why, why_cap, "out of memory");
         return WIRE_ERR_UNKNOWN;
     }
-    memcpy(keys, reported, n_reported * sizeof(*keys));
+    if (n_reported != 0)
+        memcpy(keys, reported, n_reported * sizeof(*keys));
     uint32_t n = keys_normalize(keys, n_reported);
     /* A member cannot claim what it was not given: reported ∩ (owned ∪ told ∪ effective). */
     uint32_t k = 0;
