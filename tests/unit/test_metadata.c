@@ -1308,7 +1308,7 @@ END_TEST
 /* The op bytes of docs/protocol.md's example. */
 START_TEST(test_pinned_commit_bytes)
 {
-    const struct md_committed offsets[] = {{300, 2, 1000}};
+    const struct md_committed offsets[] = {{300, 1, 1000}};
     uint8_t buf[64];
     size_t len = 0;
     char why[128];
@@ -1316,7 +1316,7 @@ START_TEST(test_pinned_commit_bytes)
                                            sizeof why),
                   WIRE_OK);
     static const uint8_t want[] = {0x95, 0x01, 0x04, 0xa1, 0x67, 0xc2, 0x91,
-                                   0x93, 0xcd, 0x01, 0x2c, 0x02, 0xcd, 0x03, 0xe8};
+                                   0x93, 0xcd, 0x01, 0x2c, 0x01, 0xcd, 0x03, 0xe8};
     ck_assert_uint_eq(len, sizeof want);
     ck_assert_mem_eq(buf, want, sizeof want);
     ck_assert_err(md_encode_commit_offsets("g", 1, true, offsets, 1, buf, sizeof buf, &len, why,
