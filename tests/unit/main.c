@@ -24,6 +24,7 @@ static const struct {
     {"config", config_suite},
     {"peer_codec", peer_codec_suite},
     {"metadata", metadata_suite},
+    {"assignor", assignor_suite},
     {"pstate", pstate_suite},
     {"client", client_suite},
     {"tool", tool_suite},

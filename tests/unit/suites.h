@@ -17,6 +17,7 @@ Suite *power_loss_suite(void);
 Suite *config_suite(void);
 Suite *peer_codec_suite(void);
 Suite *metadata_suite(void);
+Suite *assignor_suite(void);
 Suite *pstate_suite(void);
 Suite *client_suite(void);
 Suite *tool_suite(void);
