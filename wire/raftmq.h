@@ -33,11 +33,14 @@ extern "C" {
  * - Threads: a handle has no locks. Use each handle from one thread at a
  *   time; separate handles are independent and may be used on separate
  *   threads at the same time. Callbacks run on the thread that called
- *   poll, flush or close, inside that call.
+ *   poll, flush, commit, unsubscribe or close, inside that call.
  * - Time: every call that can wait takes a timeout in milliseconds and
- *   never waits longer (plus scheduling noise). No background threads: the
- *   library does its network work inside the calls, so an application must
- *   call poll (or flush) regularly.
+ *   never waits longer (plus scheduling noise). The library does its
+ *   network work inside the calls, so an application must call poll (or
+ *   flush) regularly. The one background thread: a consumer subscribed to
+ *   a group (raftmq_consumer_subscribe) runs one, which only heartbeats
+ *   the group's coordinator and follows assignment changes, from subscribe
+ *   to unsubscribe or close; link with -pthread (pkg-config says so).
  */
 
 #define RAFTMQ_VERSION_MAJOR 0
@@ -268,16 +271,21 @@ int raftmq_consumer_new(const struct raftmq_consumer_config *config, raftmq_cons
  * TAIL(n)); assigning an assigned partition seeks it. Waits up to
  * request_timeout_ms for metadata and, for BEGINNING/END/TAIL, the offset
  * lookup. Errors: UNKNOWN_TOPIC, UNKNOWN_PARTITION, TIMEOUT, INVALID_REQUEST
- * (bad start; more than 4096 assigned partitions).
+ * (bad start; more than 4096 assigned partitions; the consumer is
+ * subscribed to a group, which assigns its partitions itself).
  */
 int raftmq_consumer_assign(raftmq_consumer *c, const char *topic, int32_t partition,
                            int64_t start);
 
-/* The same, at the first record whose timestamp is >= timestamp_ms (the end if none). */
+/* The same, at the first record whose timestamp is >= timestamp_ms (the end if none);
+ * also INVALID_REQUEST when subscribed. */
 int raftmq_consumer_assign_timestamp(raftmq_consumer *c, const char *topic, int32_t partition,
                                      int64_t timestamp_ms);
 
-/* Stops reading a partition and drops what was prefetched for it. NOT_ASSIGNED if it was not. */
+/*
+ * Stops reading a partition and drops what was prefetched for it. NOT_ASSIGNED
+ * if it was not; INVALID_REQUEST when the consumer is subscribed to a group.
+ */
 int raftmq_consumer_unassign(raftmq_consumer *c, const char *topic, int32_t partition);
 
 /* A consumed record. Every pointer is valid until the next poll or close. */
