@@ -1082,6 +1082,10 @@ void rmq_group_after_network(raftmq_consumer *c, struct group *g)
 {
     struct async_commit *a = &g->async;
     int64_t now = now_ms();
+    /* A long poll is still a poll: max_poll_interval_ms counts from its last step. */
+    pthread_mutex_lock(&g->mu);
+    g->last_poll_ms = now;
+    pthread_mutex_unlock(&g->mu);
     if (a->in_flight && !a->on_wire) {
         if (a->done) {
             char message[sizeof(a->done_message)];

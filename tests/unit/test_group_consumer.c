@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "fake_broker.h"
 #include "suites.h"
@@ -198,7 +199,8 @@ static void gf_answer(void *user, const struct wire_frame *req, struct wire_writ
                      (int)oc->offsets.items[i].topic.len, (const char *)oc->offsets.items[i].topic.ptr,
                      oc->offsets.items[i].partition, (long long)oc->offsets.items[i].offset);
         }
-        gf_log(f, "COMMIT %s gen=%llu", text, (unsigned long long)oc->generation);
+        gf_log(f, "COMMIT %s gen=%llu%s", text, (unsigned long long)oc->generation,
+               oc->rewind ? " rewind" : "");
         if (f->commit_error != 0) {
             wire_frame_init_response(&resp, req, f->commit_error, "fake: scripted commit error");
             break;
@@ -711,6 +713,75 @@ START_TEST(a_silent_coordinator_loses_the_partitions_after_the_session_timeout)
 }
 END_TEST
 
+/* A seek moves the position back, and the next commit may move the committed offset back. */
+START_TEST(a_seek_makes_the_next_commit_a_rewind)
+{
+    struct gfake f;
+    gf_start(&f);
+    struct app a;
+    raftmq_consumer *c = group_consumer(&f, &a, false, 3000);
+    POLL_UNTIL(c, &a, a.next[0] == GF_RECORDS && a.next[1] == GF_RECORDS);
+    ck_assert_int_eq(raftmq_consumer_commit(c, 2000), RAFTMQ_OK);
+    ck_assert_int_eq(raftmq_consumer_seek(c, "t", 0, 5), RAFTMQ_OK);
+    ck_assert_int_eq(raftmq_consumer_seek(c, "t", 0, -7), RAFTMQ_ERR_INVALID_REQUEST);
+    ck_assert_int_eq(raftmq_consumer_seek(c, "t", 9, 5), RAFTMQ_ERR_NOT_ASSIGNED);
+    int64_t v;
+    ck_assert_int_eq(raftmq_consumer_position(c, "t", 0, &v), RAFTMQ_OK);
+    ck_assert_int_eq(v, 5);
+    ck_assert_int_eq(raftmq_consumer_commit(c, 2000), RAFTMQ_OK);
+    ck_assert_int_eq(committed_of(&f, 0), 5);
+    ck_assert_int_ge(gf_find_exact(&f, 0, "COMMIT t/0=5 gen=1 rewind"), 0);
+    /* Records from 5 again, in order. */
+    a.first[0] = a.next[0] = -1;
+    POLL_UNTIL(c, &a, a.next[0] == GF_RECORDS);
+    ck_assert_int_eq(a.first[0], 5);
+    raftmq_consumer_close(c);
+    gf_stop(&f);
+}
+END_TEST
+
+/* An application that does not poll for max_poll_interval_ms: LEAVE, lost, and a new JOIN at the next poll. */
+START_TEST(no_poll_for_max_poll_interval_leaves_the_group)
+{
+    struct gfake f;
+    gf_start(&f);
+    struct app a;
+    memset(&a, 0, sizeof(a));
+    for (int p = 0; p < GF_PARTS; p++)
+        a.next[p] = a.first[p] = -1;
+    struct raftmq_consumer_config cfg;
+    raftmq_consumer_config_init(&cfg);
+    cfg.brokers = f.fb.endpoint;
+    cfg.fetch_max_wait_ms = 50;
+    cfg.request_timeout_ms = 2000;
+    raftmq_consumer *c = NULL;
+    ck_assert_int_eq(raftmq_consumer_new(&cfg, &c, NULL, 0), RAFTMQ_OK);
+    struct raftmq_group_config g;
+    raftmq_group_config_init(&g);
+    g.session_timeout_ms = 3000;
+    g.heartbeat_interval_ms = 100;
+    g.max_poll_interval_ms = 300;
+    g.auto_commit = false;
+    g.on_assigned = on_assigned;
+    g.on_revoked = on_revoked;
+    g.cb_opaque = &a;
+    const char *topics[] = {"t"};
+    ck_assert_int_eq(raftmq_consumer_subscribe(c, "g1", topics, 1, &g), RAFTMQ_OK);
+    POLL_UNTIL(c, &a, a.assigned_calls == 1);
+    /* Stop polling until the member has left (waited for, not timed). */
+    for (int i = 0; i < 200 && gf_find_exact(&f, 0, "LEAVE m-1") < 0; i++)
+        nanosleep(&(struct timespec){0, 100 * 1000 * 1000}, NULL);
+    ck_assert_int_ge(gf_find_exact(&f, 0, "LEAVE m-1"), 0);
+    ck_assert_int_lt(gf_find(&f, gf_find_exact(&f, 0, "LEAVE m-1"), "JOIN"), 0); /* no rejoin before a poll */
+    POLL_UNTIL(c, &a, a.lost_calls == 1 && a.assigned_calls == 2);
+    ck_assert_str_eq(a.revoked, "t/0,t/1");
+    ck_assert_int_ge(gf_find(&f, gf_find_exact(&f, 0, "LEAVE m-1"), "JOIN owned="), 0);
+    POLL_UNTIL(c, &a, strcmp(raftmq_consumer_member_id(c), "m-2") == 0);
+    raftmq_consumer_close(c);
+    gf_stop(&f);
+}
+END_TEST
+
 Suite *group_consumer_suite(void)
 {
     Suite *s = suite_create("group_consumer");
@@ -726,6 +797,8 @@ Suite *group_consumer_suite(void)
     tcase_add_test(tc, an_expelled_member_joins_again_declaring_what_it_owns);
     tcase_add_test(tc, close_commits_then_leaves);
     tcase_add_test(tc, a_silent_coordinator_loses_the_partitions_after_the_session_timeout);
+    tcase_add_test(tc, a_seek_makes_the_next_commit_a_rewind);
+    tcase_add_test(tc, no_poll_for_max_poll_interval_leaves_the_group);
     tcase_set_timeout(tc, 90);
     suite_add_tcase(s, tc);
     return s;
