@@ -1371,8 +1371,10 @@ int raftmq_consumer_unsubscribe(raftmq_consumer *c, int timeout_ms)
     if (g->async.in_flight) {
         /* Its answer will not be read: report it as not known. */
         wire_client_abandon(rmq_consumer_client(c), &commit_marker);
-        async_finish(c, g, RAFTMQ_ERR_TIMEOUT, "unsubscribed before the async commit was answered");
+        /* Calls queued behind it get the same report, and nothing new is sent. */
+        g->async.calls += g->async.queued_calls;
         g->async.queued_calls = 0;
+        async_finish(c, g, RAFTMQ_ERR_TIMEOUT, "unsubscribed before the async commit was answered");
     }
     while (g->ok_callbacks_due > 0) {
         g->ok_callbacks_due--;
