@@ -740,6 +740,56 @@ START_TEST(a_seek_makes_the_next_commit_a_rewind)
 }
 END_TEST
 
+/* Partitions assigned by hand must be unassigned before subscribing; unsubscribe gives assign back. */
+START_TEST(subscribe_refuses_while_partitions_are_assigned)
+{
+    struct gfake f;
+    gf_start(&f);
+    struct raftmq_consumer_config cfg;
+    raftmq_consumer_config_init(&cfg);
+    cfg.brokers = f.fb.endpoint;
+    cfg.fetch_max_wait_ms = 50;
+    cfg.request_timeout_ms = 2000;
+    raftmq_consumer *c = NULL;
+    ck_assert_int_eq(raftmq_consumer_new(&cfg, &c, NULL, 0), RAFTMQ_OK);
+    ck_assert_int_eq(raftmq_consumer_assign(c, "t", 0, 3), RAFTMQ_OK);
+    const char *topics[] = {"t"};
+    ck_assert_int_eq(raftmq_consumer_subscribe(c, "g1", topics, 1, NULL), RAFTMQ_ERR_INVALID_REQUEST);
+    ck_assert_ptr_nonnull(strstr(raftmq_consumer_last_error(c), "assigned"));
+    /* Without a subscription, seek is assign. */
+    ck_assert_int_eq(raftmq_consumer_seek(c, "t", 0, 9), RAFTMQ_OK);
+    int64_t v;
+    ck_assert_int_eq(raftmq_consumer_position(c, "t", 0, &v), RAFTMQ_OK);
+    ck_assert_int_eq(v, 9);
+    ck_assert_int_eq(raftmq_consumer_unassign(c, "t", 0), RAFTMQ_OK);
+    struct app a;
+    memset(&a, 0, sizeof(a));
+    for (int p = 0; p < GF_PARTS; p++)
+        a.next[p] = a.first[p] = -1;
+    struct raftmq_group_config g;
+    raftmq_group_config_init(&g);
+    g.session_timeout_ms = 3000;
+    g.heartbeat_interval_ms = 100;
+    g.auto_commit = false;
+    g.on_assigned = on_assigned;
+    g.on_revoked = on_revoked;
+    g.cb_opaque = &a;
+    ck_assert_int_eq(raftmq_consumer_subscribe(c, "g1", topics, 1, &g), RAFTMQ_OK);
+    POLL_UNTIL(c, &a, a.assigned_calls == 1 && a.next[0] >= 2);
+    ck_assert_int_eq(raftmq_consumer_unsubscribe(c, 3000), RAFTMQ_OK);
+    ck_assert_int_eq(a.revoked_calls, 1);
+    ck_assert_int_ge(gf_find_exact(&f, 0, "LEAVE m-1"), 0);
+    ck_assert_str_eq(raftmq_consumer_member_id(c), "");
+    size_t n = 0;
+    ck_assert_int_eq(raftmq_consumer_assignment(c, NULL, &n), RAFTMQ_OK);
+    ck_assert_uint_eq(n, 0);
+    ck_assert_int_eq(raftmq_consumer_position(c, "t", 0, &v), RAFTMQ_ERR_NOT_ASSIGNED);
+    ck_assert_int_eq(raftmq_consumer_assign(c, "t", 1, 0), RAFTMQ_OK);
+    raftmq_consumer_close(c);
+    gf_stop(&f);
+}
+END_TEST
+
 /* An application that does not poll for max_poll_interval_ms: LEAVE, lost, and a new JOIN at the next poll. */
 START_TEST(no_poll_for_max_poll_interval_leaves_the_group)
 {
@@ -799,6 +849,7 @@ Suite *group_consumer_suite(void)
     tcase_add_test(tc, a_silent_coordinator_loses_the_partitions_after_the_session_timeout);
     tcase_add_test(tc, a_seek_makes_the_next_commit_a_rewind);
     tcase_add_test(tc, no_poll_for_max_poll_interval_leaves_the_group);
+    tcase_add_test(tc, subscribe_refuses_while_partitions_are_assigned);
     tcase_set_timeout(tc, 90);
     suite_add_tcase(s, tc);
     return s;
