@@ -372,7 +372,8 @@ struct raftmq_topic_partition {
  * positions and gives them up; it may call raftmq_consumer_commit. `lost`
  * is true when the partitions were taken without a chance to commit (the
  * member was expelled or could not reach the coordinator for its session
- * timeout): another member may already own them.
+ * timeout): another member may already own them. poll and unsubscribe
+ * return INVALID_REQUEST when called from a callback, and close does nothing.
  */
 typedef void raftmq_assignment_cb(raftmq_consumer *c, const struct raftmq_topic_partition *parts,
                                   size_t count, bool lost, void *cb_opaque);
@@ -459,15 +460,18 @@ uint64_t raftmq_consumer_generation(const raftmq_consumer *c);
 
 /*
  * Leaves the group: revokes every partition (on_revoked, then a commit of
- * their positions), tells the coordinator, and stops the background
- * thread, all within timeout_ms. The consumer may subscribe again.
+ * their positions), stops the background thread and tells the coordinator
+ * (LEAVE), within timeout_ms plus up to heartbeat_interval_ms for the
+ * thread's request in progress. The consumer may subscribe again. Returns
+ * the commit's error if it failed (the member leaves anyway).
  */
 int raftmq_consumer_unsubscribe(raftmq_consumer *c, int timeout_ms);
 
 /*
  * Frees the consumer. A subscribed consumer first unsubscribes (bounded by
- * request_timeout_ms), so its partitions hand over without waiting for the
- * session timeout. Otherwise no request is waited for. NULL is fine.
+ * request_timeout_ms, plus up to heartbeat_interval_ms for its thread), so
+ * its partitions hand over without waiting for the session timeout.
+ * Otherwise no request is waited for. NULL is fine.
  */
 void raftmq_consumer_close(raftmq_consumer *c);
 
