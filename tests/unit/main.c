@@ -31,6 +31,7 @@ static const struct {
     {"histogram", histogram_suite},
     {"producer", producer_suite},
     {"consumer", consumer_suite},
+    {"group_consumer", group_consumer_suite},
     {"checker", checker_suite},
     {"cgroup", cgroup_suite},
 };

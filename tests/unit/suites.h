@@ -24,6 +24,7 @@ Suite *tool_suite(void);
 Suite *histogram_suite(void);
 Suite *producer_suite(void);
 Suite *consumer_suite(void);
+Suite *group_consumer_suite(void);
 Suite *checker_suite(void);
 Suite *cgroup_suite(void);
 
