@@ -411,7 +411,8 @@ $(BIN)/raftmq-badinput: $(REL)/obj/tests/cluster/badinput.o $(WIRE_LIB)
 build: $(BIN)/raftmq-bench
 INSTALL_PROGRAMS += $(BIN)/raftmq-bench
 
-$(BIN)/raftmq-bench: $(REL)/obj/bench/raftmq_bench.o $(REL)/obj/bench/histogram.o $(CLIENT_LIB)
+$(BIN)/raftmq-bench: $(REL)/obj/bench/raftmq_bench.o $(REL)/obj/bench/group_bench.o \
+                     $(REL)/obj/bench/histogram.o $(CLIENT_LIB)
 	@mkdir -p $(@D)
 	$(call quiet,LD,$@)
 	$(Q)$(CC) $(RELEASE_CFLAGS) $^ $(PKG_LIBS) -lpthread -lm -o $@

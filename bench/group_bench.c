@@ -665,7 +665,7 @@ int group_bench_main(int argc, char **argv)
         if (o.records > 0)
             printf("  read %" PRIu64 " records:  one consumer %.0f records/s,  group of %u %.0f "
                    "records/s (%.2fx), %" PRIu64 " read twice\n",
-                   o.records, single, o.members, grouped, grouped / single, o.members, duplicates);
+                   o.records, single, o.members, grouped, grouped / single, duplicates);
         if (o.trials > 0) {
             printf("  %u trials, a member joining/leaving a group of %u, until consuming again:\n",
                    o.trials, o.members);

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench/group_bench.h"
 #include "bench/histogram.h"
 #include "wire/client.h"
 #include "wire/clock.h"
@@ -68,6 +69,7 @@ static void print_help(void)
 {
     printf(
         "Usage: raftmq-bench produce|consume|e2e -t TOPIC [options]\n"
+        "       raftmq-bench group -t TOPIC [options]   (consumer groups: group --help)\n"
         "\n"
         "Modes:\n"
         "  produce   P producers (one thread and one libraftmq handle each) send records;\n"
@@ -982,6 +984,8 @@ static void producer_config(const struct bench_opts *o, struct raftmq_producer_c
 int main(int argc, char **argv)
 {
     tool_init("raftmq-bench");
+    if (argc > 1 && strcmp(argv[1], "group") == 0)
+        return group_bench_main(argc - 1, argv + 1);
     struct bench_opts *o = calloc(1, sizeof(*o));
     if (o == NULL) {
         tool_error("out of memory");
