@@ -35,8 +35,9 @@ else
     RUNS=${RUNS:-3} TRIALS=${TRIALS:-20} RECORDS=${RECORDS:-1000000}
 fi
 RATE=${RATE:-2000}
-BENCH=$REPO_DIR/$BUILD/bin/raftmq-bench
-ADMIN=$REPO_DIR/$BUILD/bin/raftmq-admin
+case $BUILD in /*) BIN_DIR=$BUILD/bin ;; *) BIN_DIR=$REPO_DIR/$BUILD/bin ;; esac
+BENCH=$BIN_DIR/raftmq-bench
+ADMIN=$BIN_DIR/raftmq-admin
 [ -x "$BENCH" ] && [ -x "$ADMIN" ] || { echo "group_bench.sh: build first (make build)" >&2; exit 2; }
 
 for ((run = 1; run <= RUNS; run++)); do
