@@ -38,6 +38,7 @@
 #define GB_MEMBERS_MAX 16u
 #define GB_PARTITIONS_MAX 256u
 #define GB_TRIALS_MAX 1000u
+#define GB_POOL_BYTES (1u << 20)
 #define GB_SETTLE_TIMEOUT_NS (30LL * 1000000000)
 
 struct gb_opts {
@@ -251,10 +252,21 @@ static void produce(struct gb_producer *gp, uint64_t count)
         gp->failed++;
         return;
     }
-    char *value = calloc(1, gp->o->size + 1);
-    memset(value, 'g', gp->o->size);
+    /* Values are slices of a pseudo-random pool, so LZ4 does not shrink them to nothing. */
+    size_t pool_len = (size_t)gp->o->size + GB_POOL_BYTES;
+    uint8_t *pool = malloc(pool_len);
+    if (pool == NULL) {
+        gp->failed++;
+        raftmq_producer_close(p);
+        return;
+    }
+    uint64_t rng = 0x9E3779B97F4A7C15ull;
+    for (size_t i = 0; i < pool_len; i++) {
+        rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+        pool[i] = (uint8_t)(rng >> 56);
+    }
     struct raftmq_message msg = {.topic = gp->o->topic, .partition = RAFTMQ_PARTITION_ANY,
-                                 .value = value, .value_len = gp->o->size};
+                                 .value_len = gp->o->size};
     int64_t start = wire_mono_ns();
     while (count > 0 ? gp->sent < count : !atomic_load(&gp->stop)) {
         if (count == 0) {
@@ -264,6 +276,7 @@ static void produce(struct gb_producer *gp, uint64_t count)
                 continue;
             }
         }
+        msg.value = pool + (gp->sent * 7919u) % GB_POOL_BYTES;
         int rc = raftmq_producer_send(p, &msg);
         if (rc == RAFTMQ_ERR_QUEUE_FULL) {
             raftmq_producer_poll(p, 10);
@@ -280,7 +293,7 @@ static void produce(struct gb_producer *gp, uint64_t count)
     if (raftmq_producer_flush(p, 60000) != RAFTMQ_OK)
         gp->failed++;
     raftmq_producer_close(p);
-    free(value);
+    free(pool);
 }
 
 static void *producer_main(void *arg)
