@@ -553,6 +553,13 @@ static int partition_count(const struct gb_opts *o, uint32_t *count)
     return rc == WIRE_OK ? TOOL_EXIT_OK : TOOL_EXIT_FAILED;
 }
 
+/* 200..1199 ms. */
+static int64_t random_pause_ms(uint64_t *rng)
+{
+    *rng = *rng * 6364136223846793005ull + 1442695040888963407ull;
+    return 200 + (int64_t)((*rng >> 33) % 1000);
+}
+
 /* Phase 2; fills join/leave times (ns) and the longest unmoved gap. */
 static int rebalance_trials(const struct gb_opts *o, struct gb_state *st, struct gb_member *members,
                             const char *group, int64_t *join_ns, int64_t *leave_ns,
@@ -575,9 +582,13 @@ static int rebalance_trials(const struct gb_opts *o, struct gb_state *st, struct
     }
     struct gb_member *extra = &members[o->members];
     *gap_ns = 0;
+    /* A random pause before every join and leave, so that trials do not fall
+     * at the same phase of the members' heartbeats every time. */
+    uint64_t rng = (uint64_t)wire_mono_ns() | 1;
     for (uint32_t t = 0; t < o->trials; t++) {
         *extra = (struct gb_member){.st = st, .o = o, .index = (int)o->members, .group = group,
                                     .track = true};
+        wire_sleep_ms(random_pause_ms(&rng));
         trial_begin(st);
         int64_t start = wire_mono_ns();
         if (!member_start(extra))
@@ -592,7 +603,7 @@ static int rebalance_trials(const struct gb_opts *o, struct gb_state *st, struct
             member_join(extra);
             goto out;
         }
-        wire_sleep_ms(200);
+        wire_sleep_ms(random_pause_ms(&rng));
         trial_begin(st);
         start = wire_mono_ns();
         atomic_store(&extra->leave, true);
@@ -606,7 +617,6 @@ static int rebalance_trials(const struct gb_opts *o, struct gb_state *st, struct
                        extra->error);
             goto out;
         }
-        wire_sleep_ms(200);
     }
     status = TOOL_EXIT_OK;
 out:

@@ -41,7 +41,7 @@
  */
 
 #define GROUP_ERROR_BYTES 256u
-#define GROUP_SYNC_PENDING_MS 100
+#define GROUP_SYNC_PENDING_MS 20
 #define GROUP_ERROR_BACKOFF_MS 1000
 #define GROUP_SESSION_MIN_MS 1000u
 #define GROUP_SESSION_MAX_MS 300000u
@@ -538,7 +538,7 @@ void raftmq_group_config_init(struct raftmq_group_config *config)
         return;
     memset(config, 0, sizeof(*config));
     config->session_timeout_ms = 10000;
-    config->heartbeat_interval_ms = 500;
+    config->heartbeat_interval_ms = 250;
     config->max_poll_interval_ms = 300000;
     config->auto_commit = true;
     config->auto_commit_interval_ms = 1000;

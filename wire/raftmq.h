@@ -387,7 +387,7 @@ struct raftmq_group_config {
      * a member that could not reach it for this long gives its partitions
      * up as lost. Default 10000 ms; 1000..300000. */
     uint32_t session_timeout_ms;
-    /* How often the background thread heartbeats. Default 500 ms; at most
+    /* How often the background thread heartbeats. Default 250 ms; at most
      * session_timeout_ms / 3. */
     uint32_t heartbeat_interval_ms;
     /* An application that does not call poll for this long is considered
