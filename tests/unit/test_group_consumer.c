@@ -427,7 +427,7 @@ START_TEST(subscribe_checks_its_arguments)
     struct raftmq_group_config g;
     raftmq_group_config_init(&g);
     ck_assert_uint_eq(g.session_timeout_ms, 10000);
-    ck_assert_uint_eq(g.heartbeat_interval_ms, 500);
+    ck_assert_uint_eq(g.heartbeat_interval_ms, 250);
     ck_assert_uint_eq(g.max_poll_interval_ms, 300000);
     ck_assert(g.auto_commit);
     ck_assert_uint_eq(g.auto_commit_interval_ms, 1000);
