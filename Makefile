@@ -88,7 +88,7 @@ FUZZ_SRC := $(WIRE_SRC) $(RAFT_SRC) broker/peer_codec.c broker/metadata.c
 # libraftmq, the client library (wire/raftmq.h): the protocol and connection
 # core, the producer and the consumer. The shared library exports only the
 # raftmq_* API (wire/libraftmq.map); its objects are built position-independent.
-CLIENT_SRC := $(WIRE_SRC) $(wildcard producers/producer.c consumers/consumer.c)
+CLIENT_SRC := $(WIRE_SRC) $(wildcard producers/producer.c consumers/consumer.c consumers/group.c)
 CLIENT_LIB := $(LIB)/libraftmq.a
 CLIENT_LIB_TEST := $(TST)/lib/libraftmq.a
 CLIENT_SO_VERSION := 0.1.0
@@ -308,7 +308,7 @@ $(CLIENT_SO): $(CLIENT_SRC:%.c=$(PIC)/obj/%.o) wire/libraftmq.map
 	@mkdir -p $(@D)
 	$(call quiet,LD,$@)
 	$(Q)$(CC) $(RELEASE_CFLAGS) -shared -Wl,-soname,libraftmq.so.0 \
-	    -Wl,--version-script=wire/libraftmq.map $(filter %.o,$^) $(PKG_LIBS) -o $@
+	    -Wl,--version-script=wire/libraftmq.map $(filter %.o,$^) $(PKG_LIBS) -pthread -o $@
 	$(Q)ln -sf $(@F) $(LIB)/libraftmq.so.0 && ln -sf $(@F) $(LIB)/libraftmq.so
 
 $(WIRE_LIB): $(WIRE_SRC:%.c=$(REL)/obj/%.o)
@@ -428,7 +428,7 @@ TOOLS_TEST := $(TST)/bin/raftmq-admin $(TST)/bin/raftmq-produce $(TST)/bin/raftm
 define link_tool
 	@mkdir -p $(@D)
 	$(call quiet,LD,$@)
-	$(Q)$(CC) $(1) $^ $(PKG_LIBS) -o $@
+	$(Q)$(CC) $(1) $^ $(PKG_LIBS) -pthread -o $@
 endef
 $(BIN)/raftmq-admin: $(REL)/obj/broker/tools/admin.o $(CLIENT_LIB)
 	$(call link_tool,$(RELEASE_CFLAGS))
@@ -474,7 +474,8 @@ $(UNIT_TESTS): $(TST)/obj/producers/producer.o
 # tests/cluster/test_library_consumer.sh (a test tool: built, not installed).
 $(BIN)/raftmq-consume: $(REL)/obj/consumers/consume_format.o
 $(TST)/bin/raftmq-consume: $(TST)/obj/consumers/consume_format.o
-$(UNIT_TESTS): $(TST)/obj/consumers/consume_format.o $(TST)/obj/consumers/consumer.o $(CLIENT_LIB_TEST)
+$(UNIT_TESTS): $(TST)/obj/consumers/consume_format.o $(TST)/obj/consumers/consumer.o \
+               $(TST)/obj/consumers/group.o $(CLIENT_LIB_TEST)
 
 $(BIN)/raftmq-consumer-check: $(REL)/obj/tests/cluster/consumer_check.o \
                               $(CLUSTER_COMMON_SRC:%.c=$(REL)/obj/%.o) $(CLIENT_LIB)

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "consumers/consumer_internal.h"
 #include "wire/batch.h"
 #include "wire/client.h"
 #include "wire/clock.h"
@@ -65,6 +66,8 @@
 #endif
 /* Consecutive UNKNOWN_TOPIC / UNKNOWN_PARTITION answers before they are believed. */
 #define CONSUMER_UNKNOWN_BELIEVED 5u
+/* A subscribed consumer's poll checks for assignment changes and due commits this often. */
+#define CONSUMER_GROUP_LOOK_MS 100
 /* How long assign keeps asking when a just-created topic is not known yet. */
 #define CONSUMER_UNKNOWN_TOPIC_GRACE_MS 500
 
@@ -145,6 +148,8 @@ struct raftmq_consumer {
     bool refresh_in_flight;
     int64_t last_refresh_ms;
     int64_t last_network_ns;
+
+    struct group *group; /* consumer groups (group.c); NULL when not subscribed */
 };
 
 /* Marks the METADATA request among the FETCHes. */
@@ -788,6 +793,11 @@ static void on_fetch_reply(raftmq_consumer *c, struct cpart *p, struct wire_clie
 
 static void on_reply(raftmq_consumer *c, struct wire_client_reply *r, int64_t now)
 {
+    if (rmq_group_owns_reply(r)) {
+        if (c->group != NULL)
+            rmq_group_on_reply(c, c->group, r);
+        return;
+    }
     if (r->user == &metadata_marker) {
         c->refresh_in_flight = false;
         if (r->status == WIRE_OK && r->frame.error == WIRE_OK &&
@@ -1008,9 +1018,15 @@ int raftmq_consumer_poll(raftmq_consumer *c, int timeout_ms, struct raftmq_recor
 {
     if (c == NULL || rec == NULL)
         return RAFTMQ_ERR_INVALID_REQUEST;
+    if (c->group != NULL && rmq_group_in_callback(c->group))
+        return set_error(c, RAFTMQ_ERR_INVALID_REQUEST, "poll called from an assignment callback");
     free_retired(c);
     int64_t deadline_ns = wire_mono_ns() + (int64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000000;
+    if (c->group != NULL)
+        rmq_group_poll_begin(c, c->group);
     for (;;) {
+        if (c->group != NULL && rmq_group_attention(c->group))
+            rmq_group_poll_begin(c, c->group);
         if (c->iter_active) {
             if (c->cur == NULL || c->cur->epoch != c->cur_epoch) {
                 finish_batch(c);
@@ -1035,7 +1051,12 @@ int raftmq_consumer_poll(raftmq_consumer *c, int timeout_ms, struct raftmq_recor
             continue;
         }
         int64_t left_ms = (deadline_ns - now_ns + 999999) / 1000000;
+        /* A subscribed consumer looks at its group at least every 100 ms. */
+        if (c->group != NULL && left_ms > CONSUMER_GROUP_LOOK_MS)
+            left_ms = CONSUMER_GROUP_LOOK_MS;
         network_step(c, left_ms > 0 ? left_ms : 0);
+        if (c->group != NULL)
+            rmq_group_after_network(c, c->group);
         if (c->ready_head == NULL && wire_mono_ns() >= deadline_ns)
             return set_error(c, RAFTMQ_ERR_NO_RECORD, "no record within %d ms", timeout_ms);
     }
@@ -1195,18 +1216,40 @@ static int assign(raftmq_consumer *c, const char *topic, int32_t partition, int6
     return RAFTMQ_OK;
 }
 
+static int refuse_when_subscribed(raftmq_consumer *c, const char *what)
+{
+    return set_error(c, RAFTMQ_ERR_INVALID_REQUEST,
+                     "%s: the consumer is subscribed to a group, which assigns its partitions", what);
+}
+
 int raftmq_consumer_assign(raftmq_consumer *c, const char *topic, int32_t partition, int64_t start)
 {
+    if (c != NULL && c->group != NULL)
+        return refuse_when_subscribed(c, "assign");
     return assign(c, topic, partition, start, false);
 }
 
 int raftmq_consumer_assign_timestamp(raftmq_consumer *c, const char *topic, int32_t partition,
                                      int64_t timestamp_ms)
 {
+    if (c != NULL && c->group != NULL)
+        return refuse_when_subscribed(c, "assign_timestamp");
     return assign(c, topic, partition, timestamp_ms, true);
 }
 
+int rmq_consumer_assign_at(raftmq_consumer *c, const char *topic, int32_t partition, int64_t start)
+{
+    return assign(c, topic, partition, start, false);
+}
+
 int raftmq_consumer_unassign(raftmq_consumer *c, const char *topic, int32_t partition)
+{
+    if (c != NULL && c->group != NULL)
+        return refuse_when_subscribed(c, "unassign");
+    return rmq_consumer_unassign_any(c, topic, partition);
+}
+
+int rmq_consumer_unassign_any(raftmq_consumer *c, const char *topic, int32_t partition)
 {
     if (c == NULL)
         return RAFTMQ_ERR_INVALID_REQUEST;
@@ -1256,10 +1299,59 @@ int raftmq_consumer_high_watermark(const raftmq_consumer *c, const char *topic,
     return RAFTMQ_OK;
 }
 
+/* ---- for group.c (consumer_internal.h) -------------------------------------------------- */
+
+struct group *rmq_consumer_group(const raftmq_consumer *c)
+{
+    return c->group;
+}
+
+void rmq_consumer_set_group(raftmq_consumer *c, struct group *g)
+{
+    c->group = g;
+}
+
+struct wire_client *rmq_consumer_client(raftmq_consumer *c)
+{
+    return c->client;
+}
+
+const struct raftmq_consumer_config *rmq_consumer_config(const raftmq_consumer *c)
+{
+    return &c->config;
+}
+
+int rmq_consumer_fail(raftmq_consumer *c, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->error, sizeof(c->error), fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+uint32_t rmq_consumer_assigned_count(const raftmq_consumer *c)
+{
+    return c->part_count;
+}
+
+void rmq_consumer_want_refresh(raftmq_consumer *c)
+{
+    want_refresh(c);
+}
+
 void raftmq_consumer_close(raftmq_consumer *c)
 {
     if (c == NULL)
         return;
+    if (c->group != NULL) {
+        if (rmq_group_in_callback(c->group))
+            return; /* refused: a callback cannot free the consumer it runs in */
+        /* Hands the partitions over now rather than at the session timeout. */
+        raftmq_consumer_unsubscribe(c, (int)(c->config.request_timeout_ms > INT32_MAX
+                                                 ? INT32_MAX
+                                                 : c->config.request_timeout_ms));
+    }
     wire_client_close(c->client); /* drops every request in flight */
     c->cur = NULL;
     c->iter_active = false;
