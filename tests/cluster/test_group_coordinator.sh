@@ -75,7 +75,7 @@ committed_offsets >"$TC_TMP/before.txt"
 [ "$(wc -l <"$TC_TMP/before.txt")" = 4 ] || fail "before the kill, describe shows $(wc -l <"$TC_TMP/before.txt") committed partitions, expected 4: $(cat "$TC_TMP/before.txt")"
 
 controller=$(admin --json topic list | grep -o '"controller_id":[0-9]*' | cut -d: -f2)
-[ -n "$controller" ] && [ "$controller" != 0 ] || fail "no controller known"
+if [ -z "$controller" ] || [ "$controller" = 0 ]; then fail "no controller known"; fi
 alive "$producer" || log "warning: the producer finished before the kill (raise RECORDS or lower RATE)"
 log "killing broker $controller, the controller and so the group coordinator"
 kill_broker "$controller"
