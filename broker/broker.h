@@ -8,6 +8,7 @@
 
 #include <zmq.h>
 
+#include "broker/cgroup.h"
 #include "broker/config.h"
 #include "broker/metadata.h"
 #include "broker/pstate.h"
@@ -244,6 +245,12 @@ struct broker {
     uint8_t *resp_arena_buf;
     struct wire_arena resp_arena;
 
+    /* Consumer groups (coordinator.c): membership, kept only while this
+     * broker is metadata leader, for the term in coord.term. */
+    struct cg_registry coord;
+    bool coord_active;
+    uint64_t coord_next_tick_ms;
+
     uint64_t responses_dropped; /* client responses ZeroMQ could not queue */
     uint64_t stalls; /* loop turns over STALL_WARN_MS (server.c) */
 };
@@ -334,6 +341,12 @@ void control_delete_topic(struct broker *b, const struct client_ref *c,
                           const struct wire_delete_topic_req *req);
 void control_metadata(struct broker *b, const struct client_ref *c, const struct wire_metadata_req *req);
 void control_cluster_status(struct broker *b, const struct client_ref *c);
+/* Proposes a metadata op on the controller; the client is answered once it
+ * applies (group.c, respond_commit), or with the refusal apply gave. */
+void control_propose_op(struct broker *b, const struct client_ref *c, const uint8_t *op, size_t len);
+/* False (and the client answered: SHUTTING_DOWN, STORAGE_ERROR, NOT_LEADER)
+ * unless this broker is the controller and can serve. */
+bool control_controller_check(struct broker *b, const struct client_ref *c);
 /* A committed metadata op: applies it and opens/closes partition groups. */
 int control_apply(struct broker *b, const struct raft_entry *e, char *why, size_t why_cap);
 /* Hands each partition this broker leads back to its preferred (first)
@@ -342,5 +355,16 @@ void control_rebalance_leaders(struct broker *b);
 struct group *broker_find_group(struct broker *b, uint64_t id);
 int broker_add_group(struct broker *b, struct group *g);
 void broker_remove_group(struct broker *b, struct group *g);
+
+/* ---- coordinator.c -------------------------------------------------------- */
+/* Consumer-group coordination on the controller (docs/protocol.md, "Consumer groups"). */
+void coord_init(struct broker *b);
+void coord_free(struct broker *b);
+/* The 8 group requests, OFFSET_COMMIT .. DESCRIBE_GROUP. */
+void coord_request(struct broker *b, const struct client_ref *c, const struct wire_frame *f);
+/* Every ~100 ms: drops membership after a leadership or term change, expires members. */
+void coord_tick(struct broker *b);
+/* A topic was created or deleted (applied): rebalances every group. */
+void coord_topics_changed(struct broker *b);
 
 #endif

@@ -209,13 +209,15 @@ int control_apply(struct broker *b, const struct raft_entry *e, char *why, size_
         close_topic_groups(b, res.removed);
         md_topic_free(res.removed);
     }
+    /* Consumer groups subscribed by name follow topics as they come and go. */
+    if (res.kind == MD_OP_CREATE_TOPIC || res.kind == MD_OP_DELETE_TOPIC)
+        coord_topics_changed(b);
     return WIRE_OK;
 }
 
 /* ---- CREATE_TOPIC / DELETE_TOPIC --------------------------------------------- */
 
-/* Proposes a metadata op on the controller and waits for it to apply. */
-static void propose_op(struct broker *b, const struct client_ref *c, const uint8_t *op, size_t len)
+void control_propose_op(struct broker *b, const struct client_ref *c, const uint8_t *op, size_t len)
 {
     struct group *m = b->meta;
     raft_index_t index = 0;
@@ -233,7 +235,7 @@ static void propose_op(struct broker *b, const struct client_ref *c, const uint8
     broker_mark_dirty(m);
 }
 
-static bool controller_check(struct broker *b, const struct client_ref *c)
+bool control_controller_check(struct broker *b, const struct client_ref *c)
 {
     if (b->stopping) {
         client_respond_error(b, c, WIRE_ERR_SHUTTING_DOWN, "broker is shutting down");
@@ -253,14 +255,14 @@ static bool controller_check(struct broker *b, const struct client_ref *c)
 /* INIT_PRODUCER_ID: the id is the Raft index of an allocation op, answered once it commits. */
 void control_init_producer_id(struct broker *b, const struct client_ref *c)
 {
-    if (!controller_check(b, c))
+    if (!control_controller_check(b, c))
         return;
     uint8_t op[MD_ALLOC_PRODUCER_OP_BYTES];
     size_t len = 0;
     if (md_encode_alloc_producer(op, sizeof op, &len) != WIRE_OK)
         client_respond_error(b, c, WIRE_ERR_UNKNOWN, "cannot encode the allocation op");
     else
-        propose_op(b, c, op, len);
+        control_propose_op(b, c, op, len);
 }
 
 void control_create_topic(struct broker *b, const struct client_ref *c,
@@ -272,7 +274,7 @@ void control_create_topic(struct broker *b, const struct client_ref *c,
         client_respond_error(b, c, rc, why);
         return;
     }
-    if (!controller_check(b, c))
+    if (!control_controller_check(b, c))
         return;
     uint32_t brokers[BROKER_NODES_MAX];
     for (uint32_t i = 0; i < b->cfg.n_nodes; i++)
@@ -288,14 +290,14 @@ void control_create_topic(struct broker *b, const struct client_ref *c,
     if (rc != WIRE_OK)
         client_respond_error(b, c, rc, why);
     else
-        propose_op(b, c, op, len);
+        control_propose_op(b, c, op, len);
     free(op);
 }
 
 void control_delete_topic(struct broker *b, const struct client_ref *c,
                           const struct wire_delete_topic_req *req)
 {
-    if (!controller_check(b, c))
+    if (!control_controller_check(b, c))
         return;
     uint8_t op[WIRE_TOPIC_NAME_BYTES_MAX + 64];
     size_t len = 0;
@@ -304,7 +306,7 @@ void control_delete_topic(struct broker *b, const struct client_ref *c,
     if (rc != WIRE_OK)
         client_respond_error(b, c, rc, why);
     else
-        propose_op(b, c, op, len);
+        control_propose_op(b, c, op, len);
 }
 
 /* ---- METADATA ------------------------------------------------------------------- */

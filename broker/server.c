@@ -31,6 +31,8 @@
 #define BROKER_POLL_MS 5
 /* While stopping, how often a leader retries handing its groups away. */
 #define STOP_TRANSFER_RETRY_MS 300u
+/* Consumer-group expiry check interval (coordinator.c). */
+#define COORD_TICK_MS 100u
 
 uint64_t broker_now_ms(void)
 {
@@ -371,6 +373,7 @@ static void free_all(struct broker *b)
              "exiting without stopping the storage thread");
     else if (b->syncer != NULL)
         storage_syncer_destroy(b->syncer);
+    coord_free(b);
     md_free(&b->md);
     peers_close(b);
     if (b->client_sock != NULL)
@@ -399,6 +402,7 @@ int broker_run(const struct broker_config *cfg)
     b->signal_fd = -1;
     md_init(&b->md);
     b->now_ms = b->last_tick_ms = broker_now_ms();
+    coord_init(b);
     int rc = 1;
     int lock_fd = -1;
 
@@ -495,6 +499,10 @@ int broker_run(const struct broker_config *cfg)
         if (b->now_ms >= next_chores) {
             for_each_group(b, chores);
             next_chores = b->now_ms + CHORES_MS;
+        }
+        if (b->now_ms >= b->coord_next_tick_ms) {
+            coord_tick(b);
+            b->coord_next_tick_ms = b->now_ms + COORD_TICK_MS;
         }
         if (!b->stopping && b->now_ms >= b->next_rebalance_ms) {
             control_rebalance_leaders(b);

@@ -31,6 +31,7 @@ static const struct {
     {"producer", producer_suite},
     {"consumer", consumer_suite},
     {"checker", checker_suite},
+    {"cgroup", cgroup_suite},
 };
 
 int main(int argc, char **argv)

@@ -24,5 +24,6 @@ Suite *histogram_suite(void);
 Suite *producer_suite(void);
 Suite *consumer_suite(void);
 Suite *checker_suite(void);
+Suite *cgroup_suite(void);
 
 #endif

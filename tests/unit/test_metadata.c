@@ -35,6 +35,13 @@
                       wire_err_name(actual_), actual_, wire_err_name(expected_), expected_); \
     } while (0)
 
+/* An assertion for hot loops: silent when it holds (ck_assert records every passing check). */
+#define quiet_check(cond)                                                                  \
+    do {                                                                                   \
+        if (!(cond))                                                                       \
+            ck_abort_msg("%s:%d: %s", __FILE__, __LINE__, #cond);                          \
+    } while (0)
+
 static void *xmalloc(size_t n)
 {
     void *p = malloc(n != 0 ? n : 1);
@@ -181,6 +188,30 @@ static char *state_dump(const struct md_state *s)
         fputc('\n', f);
     }
     ck_assert_ptr_null(md_topic_at(s, md_topic_count(s)));
+    /* Checked with quiet_check: a passing ck_assert costs a write, and tables can be large. */
+    fprintf(f, "groups=%u\n", md_offset_group_count(s));
+    for (uint32_t i = 0; i < md_offset_group_count(s); i++) {
+        const struct md_offset_group *g = md_offset_group_at(s, i);
+        quiet_check(g != NULL);
+        quiet_check(md_offset_group_find(s, g->name, g->name_len) == g);
+        quiet_check(i == 0 || strcmp(md_offset_group_at(s, i - 1)->name, g->name) < 0);
+        quiet_check(g->count > 0 && g->count <= MD_GROUP_OFFSETS_MAX && g->count <= g->cap);
+        fprintf(f, "%s:", g->name);
+        for (uint32_t k = 0; k < g->count; k++) {
+            const struct md_committed *c = &g->offsets[k];
+            if (k > 0) /* sorted and distinct */
+                quiet_check(c[-1].topic_id < c->topic_id ||
+                            (c[-1].topic_id == c->topic_id && c[-1].partition < c->partition));
+            const struct md_topic *t = md_find_id(s, c->topic_id);
+            quiet_check(t != NULL); /* no offsets of deleted topics */
+            quiet_check(c->partition < t->n_partitions);
+            quiet_check(c->offset <= (uint64_t)INT64_MAX);
+            fprintf(f, " %llu/%u=%llu", (unsigned long long)c->topic_id, c->partition,
+                    (unsigned long long)c->offset);
+        }
+        fputc('\n', f);
+    }
+    ck_assert_ptr_null(md_offset_group_at(s, md_offset_group_count(s)));
     ck_assert_int_eq(fclose(f), 0);
     return text;
 }
@@ -762,8 +793,23 @@ static int apply_hostile(struct md_state *s, uint64_t index, const void *bytes, 
     } else {
         ck_assert_uint_eq(s->applied_index, index);
         ck_assert(res.kind == MD_OP_CREATE_TOPIC || res.kind == MD_OP_DELETE_TOPIC ||
-                  res.kind == MD_OP_ALLOC_PRODUCER);
-        if (res.kind == MD_OP_ALLOC_PRODUCER) {
+                  res.kind == MD_OP_ALLOC_PRODUCER || res.kind == MD_OP_COMMIT_OFFSETS);
+        if (res.kind == MD_OP_COMMIT_OFFSETS) {
+            ck_assert_ptr_null(res.created);
+            ck_assert_ptr_null(res.removed);
+            ck_assert_uint_eq(md_topic_count(s), count);
+            if (res.error != WIRE_OK) {
+                ck_assert(res.error == WIRE_ERR_UNKNOWN_TOPIC ||
+                          res.error == WIRE_ERR_UNKNOWN_PARTITION ||
+                          res.error == WIRE_ERR_OFFSET_BACKWARDS ||
+                          res.error == WIRE_ERR_LIMIT_EXCEEDED);
+                ck_assert_uint_gt(strlen(res.why), 0);
+                char *after = state_dump(s);
+                /* Only the applied index may differ: compare from the second line on. */
+                ck_assert_str_eq(strchr(after, '\n'), strchr(before, '\n'));
+                free(after);
+            }
+        } else if (res.kind == MD_OP_ALLOC_PRODUCER) {
             ck_assert_int_eq(res.error, WIRE_OK);
             ck_assert_ptr_null(res.created);
             ck_assert_ptr_null(res.removed);
@@ -956,7 +1002,7 @@ START_TEST(test_crafted_create_ops)
     f.version = 0;
     ck_assert_err(apply_create_fields(&s, index++, &f, 8), WIRE_ERR_UNSUPPORTED_VERSION);
     f = good_create();
-    f.kind = 4;
+    f.kind = 5;
     ck_assert_err(apply_create_fields(&s, index++, &f, 8), WIRE_ERR_UNKNOWN_TYPE);
     f = good_create();
     f.kind = 0;
@@ -1137,6 +1183,671 @@ START_TEST(test_crafted_framing)
 }
 END_TEST
 
+/* ---- committed offsets ----------------------------------------------------- */
+
+/* populate() makes alpha (id 2, 3 partitions), beta (id 3, 1) and gamma (id 4, 2). */
+enum { ALPHA = 2, BETA = 3, GAMMA = 4 };
+
+static struct op encode_commit(const char *group, bool rewind, const struct md_committed *offsets,
+                               uint32_t n)
+{
+    size_t cap = md_commit_op_bytes_max(n);
+    uint8_t *buf = xmalloc(cap);
+    size_t len = 0;
+    char why[256];
+    int err = md_encode_commit_offsets(group, strlen(group), rewind, offsets, n, buf, cap, &len,
+                                       why, sizeof(why));
+    ck_assert_msg(err == WIRE_OK, "encode commit: %s: %s", wire_err_name(err), why);
+    ck_assert_str_eq(why, "");
+    ck_assert_uint_gt(len, 0);
+    ck_assert_uint_le(len, cap);
+    struct op op = {xmemdup(buf, len), len};
+    free(buf);
+    return op;
+}
+
+/*
+ * Encodes and applies a commit at `index`; returns the apply-time refusal
+ * (WIRE_OK if it took effect). A refused commit must leave the whole state
+ * but applied_index as it was; `why` receives the sentence if not NULL.
+ */
+static int commit_why(struct md_state *s, uint64_t index, const char *group, bool rewind,
+                      const struct md_committed *offsets, uint32_t n, char *why, size_t why_cap)
+{
+    struct op op = encode_commit(group, rewind, offsets, n);
+    char *before = state_dump(s);
+    struct md_apply_result res;
+    ck_assert_err(md_apply(s, index, op.bytes, op.len, &res), WIRE_OK);
+    ck_assert_int_eq(res.kind, MD_OP_COMMIT_OFFSETS);
+    ck_assert_ptr_null(res.created);
+    ck_assert_ptr_null(res.removed);
+    ck_assert_uint_eq(s->applied_index, index);
+    char *after = state_dump(s);
+    if (res.error != WIRE_OK) {
+        ck_assert_uint_gt(strlen(res.why), 0);
+        ck_assert_str_eq(strchr(after, '\n'), strchr(before, '\n'));
+    } else {
+        ck_assert_str_eq(res.why, "");
+        for (uint32_t i = 0; i < n; i++) { /* every offset took effect */
+            uint64_t got = UINT64_MAX;
+            quiet_check(md_committed_offset(s, group, strlen(group), offsets[i].topic_id,
+                                            offsets[i].partition, &got));
+            quiet_check(got == offsets[i].offset);
+        }
+    }
+    if (why != NULL)
+        snprintf(why, why_cap, "%s", res.why);
+    free(before);
+    free(after);
+    op_free(&op);
+    return res.error;
+}
+
+static int commit(struct md_state *s, uint64_t index, const char *group, bool rewind,
+                  const struct md_committed *offsets, uint32_t n)
+{
+    return commit_why(s, index, group, rewind, offsets, n, NULL, 0);
+}
+
+/* The committed offset, or -1 when none. */
+static int64_t committed(const struct md_state *s, const char *group, uint64_t topic_id,
+                         uint32_t partition)
+{
+    uint64_t offset = 0;
+    if (!md_committed_offset(s, group, strlen(group), topic_id, partition, &offset))
+        return -1;
+    return (int64_t)offset;
+}
+
+START_TEST(test_commit_round_trip)
+{
+    struct md_state s;
+    populate(&s);
+    ck_assert_uint_eq(md_offset_group_count(&s), 0);
+    ck_assert_ptr_null(md_offset_group_find(&s, "g", 1));
+    ck_assert_int_eq(committed(&s, "g", ALPHA, 0), -1);
+
+    /* Listed out of order; stored sorted by (topic id, partition). */
+    const struct md_committed first[] = {{GAMMA, 1, 7}, {ALPHA, 2, 30}, {ALPHA, 0, 10}};
+    ck_assert_err(commit(&s, 10, "g", false, first, 3), WIRE_OK);
+    ck_assert_uint_eq(md_offset_group_count(&s), 1);
+    const struct md_offset_group *g = md_offset_group_find(&s, "g", 1);
+    ck_assert_ptr_nonnull(g);
+    ck_assert_ptr_eq(md_offset_group_at(&s, 0), g);
+    ck_assert_str_eq(g->name, "g");
+    ck_assert_uint_eq(g->name_len, 1);
+    ck_assert_uint_eq(g->count, 3);
+    ck_assert_uint_eq(g->offsets[0].topic_id, ALPHA);
+    ck_assert_uint_eq(g->offsets[0].partition, 0);
+    ck_assert_uint_eq(g->offsets[0].offset, 10);
+    ck_assert_uint_eq(g->offsets[1].partition, 2);
+    ck_assert_uint_eq(g->offsets[2].topic_id, GAMMA);
+    ck_assert_int_eq(committed(&s, "g", ALPHA, 1), -1);
+    ck_assert_int_eq(committed(&s, "g", BETA, 0), -1);
+    ck_assert_int_eq(committed(&s, "other", ALPHA, 0), -1);
+
+    /* Known and new partitions in one commit: merged, the rest untouched. */
+    const struct md_committed second[] = {{ALPHA, 1, 0}, {ALPHA, 0, 11}, {BETA, 0, 5}};
+    ck_assert_err(commit(&s, 11, "g", false, second, 3), WIRE_OK);
+    g = md_offset_group_find(&s, "g", 1);
+    ck_assert_uint_eq(g->count, 5);
+    ck_assert_int_eq(committed(&s, "g", ALPHA, 0), 11);
+    ck_assert_int_eq(committed(&s, "g", ALPHA, 1), 0);
+    ck_assert_int_eq(committed(&s, "g", ALPHA, 2), 30);
+    ck_assert_int_eq(committed(&s, "g", BETA, 0), 5);
+    ck_assert_int_eq(committed(&s, "g", GAMMA, 1), 7);
+
+    /* The largest offset round-trips. */
+    const struct md_committed top[] = {{GAMMA, 0, (uint64_t)INT64_MAX}};
+    ck_assert_err(commit(&s, 12, "g", false, top, 1), WIRE_OK);
+    ck_assert_int_eq(committed(&s, "g", GAMMA, 0), INT64_MAX);
+    md_free(&s);
+}
+END_TEST
+
+/* The op bytes of docs/protocol.md's example. */
+START_TEST(test_pinned_commit_bytes)
+{
+    const struct md_committed offsets[] = {{300, 2, 1000}};
+    uint8_t buf[64];
+    size_t len = 0;
+    char why[128];
+    ck_assert_err(md_encode_commit_offsets("g", 1, false, offsets, 1, buf, sizeof buf, &len, why,
+                                           sizeof why),
+                  WIRE_OK);
+    static const uint8_t want[] = {0x95, 0x01, 0x04, 0xa1, 0x67, 0xc2, 0x91,
+                                   0x93, 0xcd, 0x01, 0x2c, 0x02, 0xcd, 0x03, 0xe8};
+    ck_assert_uint_eq(len, sizeof want);
+    ck_assert_mem_eq(buf, want, sizeof want);
+    ck_assert_err(md_encode_commit_offsets("g", 1, true, offsets, 1, buf, sizeof buf, &len, why,
+                                           sizeof why),
+                  WIRE_OK);
+    ck_assert_uint_eq(buf[5], 0xc3);
+}
+END_TEST
+
+START_TEST(test_commit_forward_only)
+{
+    struct md_state s;
+    populate(&s);
+    char why[160];
+    const struct md_committed at100[] = {{ALPHA, 0, 100}, {ALPHA, 1, 100}};
+    ck_assert_err(commit(&s, 10, "g", false, at100, 2), WIRE_OK);
+
+    /* Below the committed one, without rewind: refused, naming both offsets. */
+    const struct md_committed back[] = {{ALPHA, 1, 90}};
+    ck_assert_err(commit_why(&s, 11, "g", false, back, 1, why, sizeof why),
+                  WIRE_ERR_OFFSET_BACKWARDS);
+    ck_assert_str_eq(why, "alpha/1: 90 is below the committed 100");
+    ck_assert_int_eq(committed(&s, "g", ALPHA, 1), 100);
+
+    /* Equal: fine, a no-op. Forward: fine. */
+    const struct md_committed same[] = {{ALPHA, 1, 100}};
+    ck_assert_err(commit(&s, 12, "g", false, same, 1), WIRE_OK);
+    const struct md_committed forward[] = {{ALPHA, 1, 150}};
+    ck_assert_err(commit(&s, 13, "g", false, forward, 1), WIRE_OK);
+
+    /* All or nothing: one offset forward and one backwards change neither. */
+    const struct md_committed mixed[] = {{ALPHA, 0, 500}, {ALPHA, 1, 149}, {BETA, 0, 1}};
+    ck_assert_err(commit(&s, 14, "g", false, mixed, 3), WIRE_ERR_OFFSET_BACKWARDS);
+    ck_assert_int_eq(committed(&s, "g", ALPHA, 0), 100);
+    ck_assert_int_eq(committed(&s, "g", ALPHA, 1), 150);
+    ck_assert_int_eq(committed(&s, "g", BETA, 0), -1);
+
+    /* With rewind the same op applies, back and forth alike. */
+    ck_assert_err(commit(&s, 15, "g", true, mixed, 3), WIRE_OK);
+    ck_assert_int_eq(committed(&s, "g", ALPHA, 0), 500);
+    ck_assert_int_eq(committed(&s, "g", ALPHA, 1), 149);
+    const struct md_committed to_zero[] = {{ALPHA, 0, 0}};
+    ck_assert_err(commit(&s, 16, "g", true, to_zero, 1), WIRE_OK);
+    ck_assert_int_eq(committed(&s, "g", ALPHA, 0), 0);
+
+    /* Another group's offsets are its own. */
+    const struct md_committed low[] = {{ALPHA, 1, 1}};
+    ck_assert_err(commit(&s, 17, "h", false, low, 1), WIRE_OK);
+    ck_assert_int_eq(committed(&s, "h", ALPHA, 1), 1);
+    ck_assert_int_eq(committed(&s, "g", ALPHA, 1), 149);
+    md_free(&s);
+}
+END_TEST
+
+START_TEST(test_commit_unknown_topic_or_partition)
+{
+    struct md_state s;
+    populate(&s);
+    char why[160];
+    const struct md_committed base[] = {{BETA, 0, 3}};
+    ck_assert_err(commit(&s, 10, "g", false, base, 1), WIRE_OK);
+
+    const struct md_committed no_topic[] = {{ALPHA, 0, 1}, {99, 0, 1}};
+    ck_assert_err(commit_why(&s, 11, "g", false, no_topic, 2, why, sizeof why),
+                  WIRE_ERR_UNKNOWN_TOPIC);
+    ck_assert_str_eq(why, "topic id 99 does not exist");
+    const struct md_committed no_partition[] = {{BETA, 0, 9}, {ALPHA, 3, 1}};
+    ck_assert_err(commit_why(&s, 12, "g", false, no_partition, 2, why, sizeof why),
+                  WIRE_ERR_UNKNOWN_PARTITION);
+    ck_assert_str_eq(why, "topic 'alpha' has no partition 3");
+    const struct md_committed far[] = {{GAMMA, UINT32_MAX, 1}};
+    ck_assert_err(commit(&s, 13, "g", false, far, 1), WIRE_ERR_UNKNOWN_PARTITION);
+    /* A refused first commit does not create the group. */
+    ck_assert_err(commit(&s, 14, "new", true, no_topic, 2), WIRE_ERR_UNKNOWN_TOPIC);
+    ck_assert_ptr_null(md_offset_group_find(&s, "new", 3));
+    ck_assert_uint_eq(md_offset_group_count(&s), 1);
+    ck_assert_int_eq(committed(&s, "g", BETA, 0), 3);
+    ck_assert_int_eq(committed(&s, "g", ALPHA, 0), -1);
+    md_free(&s);
+}
+END_TEST
+
+START_TEST(test_delete_topic_drops_offsets)
+{
+    struct md_state s;
+    populate(&s);
+    const struct md_committed both[] = {{ALPHA, 0, 1}, {ALPHA, 2, 2}, {BETA, 0, 3}, {GAMMA, 1, 4}};
+    const struct md_committed alpha_only[] = {{ALPHA, 1, 5}};
+    ck_assert_err(commit(&s, 10, "g1", false, both, 4), WIRE_OK);
+    ck_assert_err(commit(&s, 11, "g2", false, alpha_only, 1), WIRE_OK);
+    ck_assert_err(commit(&s, 12, "g3", false, both + 2, 1), WIRE_OK);
+
+    struct op del = encode_delete(&s, "alpha");
+    struct md_apply_result res = apply_ok(&s, 13, &del);
+    md_topic_free(res.removed);
+    op_free(&del);
+    free(state_dump(&s)); /* checks that no offset names a topic that is gone */
+
+    /* g2 had only alpha's offsets: it is gone. g1 and g3 keep the others. */
+    ck_assert_uint_eq(md_offset_group_count(&s), 2);
+    ck_assert_ptr_null(md_offset_group_find(&s, "g2", 2));
+    ck_assert_str_eq(md_offset_group_at(&s, 0)->name, "g1");
+    ck_assert_str_eq(md_offset_group_at(&s, 1)->name, "g3");
+    ck_assert_uint_eq(md_offset_group_find(&s, "g1", 2)->count, 2);
+    ck_assert_int_eq(committed(&s, "g1", ALPHA, 0), -1);
+    ck_assert_int_eq(committed(&s, "g1", BETA, 0), 3);
+    ck_assert_int_eq(committed(&s, "g1", GAMMA, 1), 4);
+    ck_assert_int_eq(committed(&s, "g3", BETA, 0), 3);
+
+    /* A new topic of the same name has a new id and starts with nothing committed. */
+    const struct md_topic *again = create_topic(&s, 14, "alpha", 3, 1, three_brokers, 3);
+    ck_assert_uint_eq(again->id, 14);
+    ck_assert_int_eq(committed(&s, "g1", 14, 0), -1);
+    /* The old id is refused; the new one works. */
+    ck_assert_err(commit(&s, 15, "g2", false, alpha_only, 1), WIRE_ERR_UNKNOWN_TOPIC);
+    const struct md_committed renewed[] = {{14, 1, 0}};
+    ck_assert_err(commit(&s, 16, "g2", false, renewed, 1), WIRE_OK);
+
+    /* Deleting every topic leaves no group. */
+    const char *names[] = {"alpha", "beta", "gamma"};
+    uint64_t index = 17;
+    for (int i = 0; i < 3; i++) {
+        del = encode_delete(&s, names[i]);
+        res = apply_ok(&s, index++, &del);
+        md_topic_free(res.removed);
+        op_free(&del);
+    }
+    ck_assert_uint_eq(md_offset_group_count(&s), 0);
+    ck_assert_ptr_null(md_offset_group_at(&s, 0));
+    md_free(&s);
+}
+END_TEST
+
+START_TEST(test_groups_in_name_order)
+{
+    struct md_state s;
+    populate(&s);
+    /* Byte order: upper case before lower, a prefix before its extensions. */
+    const char *names[] = {"b", "ab", "a", "B", "a-", "a.b", "zz", "_"};
+    const char *sorted[] = {"B", "_", "a", "a-", "a.b", "ab", "b", "zz"};
+    enum { N = sizeof(names) / sizeof(names[0]) };
+    uint64_t index = 10;
+    for (uint32_t i = 0; i < N; i++) {
+        const struct md_committed one[] = {{BETA, 0, i}};
+        ck_assert_err(commit(&s, index++, names[i], false, one, 1), WIRE_OK);
+    }
+    ck_assert_uint_eq(md_offset_group_count(&s), N);
+    for (uint32_t i = 0; i < N; i++) {
+        const struct md_offset_group *g = md_offset_group_at(&s, i);
+        ck_assert_str_eq(g->name, sorted[i]);
+        ck_assert_ptr_eq(md_offset_group_find(&s, sorted[i], strlen(sorted[i])), g);
+    }
+    ck_assert_ptr_null(md_offset_group_at(&s, N));
+    ck_assert_int_eq(committed(&s, "a.b", BETA, 0), 5);
+    /* Lookups of names no group can have. */
+    ck_assert_ptr_null(md_offset_group_find(&s, "a", 0));
+    ck_assert_ptr_null(md_offset_group_find(&s, NULL, 1));
+    ck_assert_ptr_null(md_offset_group_find(&s, "abc", 3));
+    ck_assert_ptr_null(md_offset_group_find(&s, "a-", 1 + WIRE_GROUP_NAME_BYTES_MAX));
+    md_free(&s);
+}
+END_TEST
+
+START_TEST(test_encode_commit_refusals)
+{
+    uint8_t buf[256];
+    size_t len = 99;
+    char why[160];
+    const struct md_committed good[] = {{ALPHA, 0, 1}, {ALPHA, 1, 1}};
+#define REFUSED(code, group, glen, offsets, n, cap)                                              \
+    do {                                                                                     \
+        len = 99;                                                                            \
+        ck_assert_err(md_encode_commit_offsets(group, glen, false, offsets, n, buf, cap, &len, \
+                                               why, sizeof why),                             \
+                      code);                                                                 \
+        ck_assert_uint_eq(len, 0);                                                           \
+        ck_assert_uint_gt(strlen(why), 0);                                                   \
+    } while (0)
+    REFUSED(WIRE_ERR_INVALID_REQUEST, "", 0, good, 2, sizeof buf);
+    REFUSED(WIRE_ERR_INVALID_REQUEST, NULL, 1, good, 2, sizeof buf);
+    REFUSED(WIRE_ERR_INVALID_REQUEST, "a b", 3, good, 2, sizeof buf);
+    REFUSED(WIRE_ERR_INVALID_REQUEST, "..", 2, good, 2, sizeof buf);
+    REFUSED(WIRE_ERR_INVALID_REQUEST, "g", 1, good, 0, sizeof buf);
+    REFUSED(WIRE_ERR_INVALID_REQUEST, "g", 1, NULL, 1, sizeof buf);
+    REFUSED(WIRE_ERR_INVALID_REQUEST, "g", 1, good, MD_GROUP_OFFSETS_MAX + 1, sizeof buf);
+    const struct md_committed id0[] = {{0, 0, 1}};
+    REFUSED(WIRE_ERR_INVALID_REQUEST, "g", 1, id0, 1, sizeof buf);
+    const struct md_committed id_big[] = {{MD_TOPIC_ID_MAX + 1, 0, 1}};
+    REFUSED(WIRE_ERR_INVALID_REQUEST, "g", 1, id_big, 1, sizeof buf);
+    const struct md_committed offset_big[] = {{ALPHA, 0, (uint64_t)INT64_MAX + 1}};
+    REFUSED(WIRE_ERR_INVALID_REQUEST, "g", 1, offset_big, 1, sizeof buf);
+    /* The same partition twice, adjacent or not, sorted or not. */
+    const struct md_committed twice[] = {{ALPHA, 1, 1}, {BETA, 0, 1}, {ALPHA, 1, 2}};
+    REFUSED(WIRE_ERR_INVALID_REQUEST, "g", 1, twice, 3, sizeof buf);
+    const struct md_committed twice_adjacent[] = {{ALPHA, 1, 1}, {ALPHA, 1, 1}};
+    REFUSED(WIRE_ERR_INVALID_REQUEST, "g", 1, twice_adjacent, 2, sizeof buf);
+    /* Too small a buffer, down to none. */
+    REFUSED(WIRE_ERR_BUFFER_FULL, "g", 1, good, 2, 10);
+    REFUSED(WIRE_ERR_BUFFER_FULL, "g", 1, good, 2, 0);
+#undef REFUSED
+    ck_assert_err(md_encode_commit_offsets("g", 1, false, good, 2, buf, sizeof buf, &len, why,
+                                           sizeof why),
+                  WIRE_OK);
+    ck_assert_str_eq(why, "");
+}
+END_TEST
+
+/* md_commit_op_bytes_max holds for the largest values and the longest name. */
+START_TEST(test_commit_op_bytes_max_suffices)
+{
+    char group[WIRE_GROUP_NAME_BYTES_MAX + 1];
+    memset(group, 'g', WIRE_GROUP_NAME_BYTES_MAX);
+    group[WIRE_GROUP_NAME_BYTES_MAX] = '\0';
+    const uint32_t counts[] = {1, 2, 17, 1000, MD_GROUP_OFFSETS_MAX};
+    for (size_t k = 0; k < sizeof(counts) / sizeof(counts[0]); k++) {
+        uint32_t n = counts[k];
+        struct md_committed *offsets = xmalloc(n * sizeof(*offsets));
+        for (uint32_t i = 0; i < n; i++)
+            offsets[i] = (struct md_committed){MD_TOPIC_ID_MAX - n + i, UINT32_MAX,
+                                               (uint64_t)INT64_MAX};
+        size_t cap = md_commit_op_bytes_max(n), len = 0;
+        uint8_t *buf = xmalloc(cap);
+        char why[160];
+        ck_assert_err(md_encode_commit_offsets(group, WIRE_GROUP_NAME_BYTES_MAX, true, offsets, n,
+                                               buf, cap, &len, why, sizeof why),
+                      WIRE_OK);
+        ck_assert_uint_le(len, cap);
+        free(buf);
+        free(offsets);
+    }
+}
+END_TEST
+
+START_TEST(test_commit_limits)
+{
+    /* Offsets per group: 7 topics of WIRE_PARTITIONS_MAX partitions exceed MD_GROUP_OFFSETS_MAX. */
+    ck_assert_uint_lt(MD_GROUP_OFFSETS_MAX, 7 * WIRE_PARTITIONS_MAX);
+    struct md_state s;
+    md_init(&s);
+    const uint32_t one_broker[] = {1};
+    uint64_t ids[7];
+    for (uint32_t t = 0; t < 7; t++) {
+        char name[8];
+        snprintf(name, sizeof name, "t%u", t);
+        ids[t] = create_topic(&s, 1 + t, name, WIRE_PARTITIONS_MAX, 1, one_broker, 1)->id;
+    }
+    struct md_committed *offsets = xmalloc(MD_GROUP_OFFSETS_MAX * sizeof(*offsets));
+    for (uint32_t i = 0; i < MD_GROUP_OFFSETS_MAX; i++)
+        offsets[i] = (struct md_committed){ids[i / WIRE_PARTITIONS_MAX], i % WIRE_PARTITIONS_MAX, i};
+    uint64_t index = 100;
+    ck_assert_err(commit(&s, index++, "full", false, offsets, MD_GROUP_OFFSETS_MAX), WIRE_OK);
+    ck_assert_uint_eq(md_offset_group_find(&s, "full", 4)->count, MD_GROUP_OFFSETS_MAX);
+    /* One more partition is refused, alone or with known ones. */
+    struct md_committed more[2] = {{ids[6], WIRE_PARTITIONS_MAX - 1, 1}, offsets[0]};
+    more[1].offset = 1000000;
+    ck_assert_err(commit(&s, index++, "full", false, more, 2), WIRE_ERR_LIMIT_EXCEEDED);
+    ck_assert_int_eq(committed(&s, "full", offsets[0].topic_id, 0), 0);
+    /* Known partitions still move. */
+    ck_assert_err(commit(&s, index++, "full", false, &more[1], 1), WIRE_OK);
+    /* Deleting a topic makes room again. */
+    struct op del = encode_delete(&s, "t0");
+    md_topic_free(apply_ok(&s, index++, &del).removed);
+    op_free(&del);
+    ck_assert_uint_eq(md_offset_group_find(&s, "full", 4)->count,
+                      MD_GROUP_OFFSETS_MAX - WIRE_PARTITIONS_MAX);
+    ck_assert_err(commit(&s, index++, "full", false, more, 1), WIRE_OK);
+    free(offsets);
+    md_free(&s);
+
+    /* Groups: MD_OFFSET_GROUPS_MAX of them, then a new one is refused (an existing one is not). */
+    md_init(&s);
+    create_topic(&s, 1, "t", 1, 1, one_broker, 1);
+    const struct md_committed one[] = {{1, 0, 5}};
+    uint8_t buf[64];
+    size_t len;
+    index = 2;
+    for (uint32_t i = 0; i < MD_OFFSET_GROUPS_MAX; i++) {
+        char name[16];
+        int name_len = snprintf(name, sizeof name, "g%06u", i); /* increasing: appends */
+        quiet_check(md_encode_commit_offsets(name, (size_t)name_len, false, one, 1, buf,
+                                             sizeof buf, &len, NULL, 0) == WIRE_OK);
+        struct md_apply_result res;
+        quiet_check(md_apply(&s, index++, buf, len, &res) == WIRE_OK);
+        quiet_check(res.error == WIRE_OK);
+    }
+    ck_assert_uint_eq(md_offset_group_count(&s), MD_OFFSET_GROUPS_MAX);
+    char why[160];
+    ck_assert_err(commit_why(&s, index++, "another", false, one, 1, why, sizeof why),
+                  WIRE_ERR_LIMIT_EXCEEDED);
+    ck_assert_ptr_null(md_offset_group_find(&s, "another", 7));
+    const struct md_committed later[] = {{1, 0, 6}};
+    ck_assert_err(commit(&s, index++, "g000123", false, later, 1), WIRE_OK);
+    md_free(&s);
+}
+END_TEST
+
+START_TEST(test_commit_truncations_refused)
+{
+    struct md_state s;
+    populate(&s);
+    const struct md_committed offsets[] = {{ALPHA, 2, 1u << 20}, {BETA, 0, 3}, {GAMMA, 1, 300}};
+    struct op op = encode_commit("group-1", true, offsets, 3);
+    uint64_t index = 10;
+    for (size_t cut = 0; cut < op.len; cut++) {
+        int err = apply_hostile(&s, index++, op.bytes, cut);
+        ck_assert_msg(err != WIRE_OK, "commit cut at %zu was accepted", cut);
+    }
+    ck_assert_uint_eq(md_offset_group_count(&s), 0);
+    ck_assert_err(apply_hostile(&s, index++, op.bytes, op.len), WIRE_OK);
+    ck_assert_int_eq(committed(&s, "group-1", ALPHA, 2), 1 << 20);
+    op_free(&op);
+
+    /* Random byte flips over commit ops, against a state that has offsets. */
+    rng_state = 0xc0ffee11ull;
+    uint32_t accepted = 0, refused = 0;
+    for (uint32_t round = 0; round < 2000; round++) {
+        op = encode_commit(round % 2 ? "g" : "group-1", round % 3 == 0, offsets, 3);
+        uint32_t flips = 1 + rng_below(3);
+        for (uint32_t f = 0; f < flips; f++)
+            op.bytes[rng_below((uint32_t)op.len)] = (uint8_t)rng_next();
+        if (apply_hostile(&s, index++, op.bytes, op.len) == WIRE_OK)
+            accepted++;
+        else
+            refused++;
+        op_free(&op);
+    }
+    ck_assert_uint_gt(accepted, 0);
+    ck_assert_uint_gt(refused, 0);
+    md_free(&s);
+}
+END_TEST
+
+/* Writes [1, 4, group, rewind] and the offsets array header; the caller writes the rest. */
+static void craft_commit_head(struct craft *c, uint32_t fields, uint32_t n)
+{
+    craft_begin(c, fields);
+    wire_write_uint(&c->w, 1);
+    wire_write_uint(&c->w, MD_OP_COMMIT_OFFSETS);
+    wire_write_str(&c->w, "g", 1);
+    wire_write_bool(&c->w, 0);
+    wire_write_array(&c->w, n);
+}
+
+static void craft_entry(struct craft *c, uint64_t topic_id, uint64_t partition, uint64_t offset)
+{
+    wire_write_array(&c->w, 3);
+    wire_write_uint(&c->w, topic_id);
+    wire_write_uint(&c->w, partition);
+    wire_write_uint(&c->w, offset);
+}
+
+START_TEST(test_crafted_commit_ops)
+{
+    struct md_state s;
+    populate(&s);
+    uint64_t index = 10;
+    struct craft c;
+
+    /* Wrong types: group as bin, rewind as an int, offsets as a map, an entry as an int,
+     * topic id as a str, offset negative. */
+    craft_begin(&c, 5);
+    wire_write_uint(&c.w, 1);
+    wire_write_uint(&c.w, 4);
+    wire_write_bin(&c.w, "g", 1);
+    craft_pad(&c, 2);
+    ck_assert_err(craft_apply(&c, &s, index++), WIRE_ERR_BAD_TYPE);
+    craft_begin(&c, 5);
+    wire_write_uint(&c.w, 1);
+    wire_write_uint(&c.w, 4);
+    wire_write_str(&c.w, "g", 1);
+    wire_write_uint(&c.w, 0);
+    craft_pad(&c, 1);
+    ck_assert_err(craft_apply(&c, &s, index++), WIRE_ERR_BAD_TYPE);
+    craft_begin(&c, 5);
+    wire_write_uint(&c.w, 1);
+    wire_write_uint(&c.w, 4);
+    wire_write_str(&c.w, "g", 1);
+    wire_write_bool(&c.w, 1);
+    wire_write_map(&c.w, 0);
+    ck_assert_err(craft_apply(&c, &s, index++), WIRE_ERR_BAD_TYPE);
+    craft_commit_head(&c, 5, 1);
+    wire_write_uint(&c.w, 7);
+    ck_assert_err(craft_apply(&c, &s, index++), WIRE_ERR_BAD_TYPE);
+    craft_commit_head(&c, 5, 1);
+    wire_write_array(&c.w, 3);
+    wire_write_str(&c.w, "2", 1);
+    craft_pad(&c, 2);
+    ck_assert_err(craft_apply(&c, &s, index++), WIRE_ERR_BAD_TYPE);
+    craft_commit_head(&c, 5, 1);
+    wire_write_array(&c.w, 3);
+    wire_write_uint(&c.w, ALPHA);
+    wire_write_uint(&c.w, 0);
+    wire_write_int(&c.w, -1);
+    ck_assert_err(craft_apply(&c, &s, index++), WIRE_ERR_BAD_VALUE);
+
+    /* Values out of range: topic id 0 or above MD_TOPIC_ID_MAX, a partition above 32 bits, an
+     * offset above INT64_MAX, an invalid group name, no offsets at all. */
+    craft_commit_head(&c, 5, 1);
+    craft_entry(&c, 0, 0, 1);
+    ck_assert_err(craft_apply(&c, &s, index++), WIRE_ERR_BAD_VALUE);
+    craft_commit_head(&c, 5, 1);
+    craft_entry(&c, MD_TOPIC_ID_MAX + 1, 0, 1);
+    ck_assert_err(craft_apply(&c, &s, index++), WIRE_ERR_BAD_VALUE);
+    craft_commit_head(&c, 5, 1);
+    craft_entry(&c, ALPHA, (uint64_t)UINT32_MAX + 1, 1);
+    ck_assert_err(craft_apply(&c, &s, index++), WIRE_ERR_BAD_VALUE);
+    craft_commit_head(&c, 5, 1);
+    craft_entry(&c, ALPHA, 0, (uint64_t)INT64_MAX + 1);
+    ck_assert_err(craft_apply(&c, &s, index++), WIRE_ERR_BAD_VALUE);
+    craft_begin(&c, 5);
+    wire_write_uint(&c.w, 1);
+    wire_write_uint(&c.w, 4);
+    wire_write_str(&c.w, "g g", 3);
+    wire_write_bool(&c.w, 0);
+    wire_write_array(&c.w, 1);
+    craft_entry(&c, ALPHA, 0, 1);
+    ck_assert_err(craft_apply(&c, &s, index++), WIRE_ERR_BAD_VALUE);
+    craft_commit_head(&c, 5, 0);
+    ck_assert_err(craft_apply(&c, &s, index++), WIRE_ERR_BAD_VALUE);
+    /* The same partition twice. */
+    craft_commit_head(&c, 5, 3);
+    craft_entry(&c, ALPHA, 1, 1);
+    craft_entry(&c, BETA, 0, 1);
+    craft_entry(&c, ALPHA, 1, 2);
+    ck_assert_err(craft_apply(&c, &s, index++), WIRE_ERR_BAD_VALUE);
+    /* Too few elements in the op or in an entry. */
+    craft_begin(&c, 4);
+    wire_write_uint(&c.w, 1);
+    wire_write_uint(&c.w, 4);
+    wire_write_str(&c.w, "g", 1);
+    wire_write_bool(&c.w, 0);
+    ck_assert_err(craft_apply(&c, &s, index++), WIRE_ERR_TRUNCATED);
+    craft_commit_head(&c, 5, 1);
+    wire_write_array(&c.w, 2);
+    wire_write_uint(&c.w, ALPHA);
+    wire_write_uint(&c.w, 0);
+    ck_assert_err(craft_apply(&c, &s, index++), WIRE_ERR_TRUNCATED);
+    /* A count claiming more entries than there are bytes, or than a group may have. */
+    craft_commit_head(&c, 5, 60000);
+    craft_entry(&c, ALPHA, 0, 1);
+    ck_assert_err(craft_apply(&c, &s, index++), WIRE_ERR_TRUNCATED);
+    craft_commit_head(&c, 5, MD_GROUP_OFFSETS_MAX + 1);
+    craft_entry(&c, ALPHA, 0, 1);
+    ck_assert_err(craft_apply(&c, &s, index++), WIRE_ERR_LIMIT_EXCEEDED);
+    ck_assert_uint_eq(md_offset_group_count(&s), 0);
+
+    /* Extra elements, in the op and in an entry, are skipped (a later format revision). */
+    craft_commit_head(&c, 6, 1);
+    wire_write_array(&c.w, 4);
+    wire_write_uint(&c.w, ALPHA);
+    wire_write_uint(&c.w, 1);
+    wire_write_uint(&c.w, 77);
+    wire_write_str(&c.w, "metadata", 8);
+    wire_write_map(&c.w, 0);
+    ck_assert_err(craft_apply(&c, &s, index++), WIRE_OK);
+    ck_assert_int_eq(committed(&s, "g", ALPHA, 1), 77);
+    md_free(&s);
+}
+END_TEST
+
+/*
+ * Two states apply the same random log of creates, deletes and commits
+ * (forward, backwards, rewinds, unknown ids and partitions, many groups) and
+ * must hold identical tables and give identical results at every step.
+ */
+START_TEST(test_same_commits_same_table)
+{
+    rng_state = 0x0ff5e75ull;
+    struct md_state a, b;
+    md_init(&a);
+    md_init(&b);
+    uint64_t index = 0;
+    uint32_t applied = 0, refused = 0;
+    for (uint32_t step = 0; step < 1500; step++) {
+        index += 1 + rng_below(2);
+        struct op op;
+        uint32_t choice = rng_below(10);
+        char name[16];
+        if (choice < 2) {
+            snprintf(name, sizeof name, "t%u", rng_below(6));
+            if (md_find(&a, name, strlen(name)) == NULL)
+                op = encode_create(&a, name, 1 + rng_below(5), 1, three_brokers, 3);
+            else
+                op = encode_delete(&a, name);
+        } else {
+            snprintf(name, sizeof name, "grp%u", rng_below(12));
+            struct md_committed offsets[8];
+            uint32_t n = 0, want = 1 + rng_below(8);
+            for (uint32_t k = 0; k < want; k++) {
+                /* Mostly ids that exist (or existed lately), now and then one that never did. */
+                uint64_t topic_id = index > 3 ? 1 + rng_below((uint32_t)index - 1) : 1;
+                if (md_topic_count(&a) > 0 && rng_below(4) != 0)
+                    topic_id = md_topic_at(&a, rng_below(md_topic_count(&a)))->id;
+                struct md_committed cand = {topic_id, rng_below(6), rng_below(1000)};
+                bool dup = false;
+                for (uint32_t j = 0; j < n; j++)
+                    dup = dup || (offsets[j].topic_id == cand.topic_id &&
+                                  offsets[j].partition == cand.partition);
+                if (!dup)
+                    offsets[n++] = cand;
+            }
+            op = encode_commit(name, rng_below(5) == 0, offsets, n);
+        }
+        struct md_apply_result ra, rb;
+        ck_assert_err(md_apply(&a, index, op.bytes, op.len, &ra), WIRE_OK);
+        ck_assert_err(md_apply(&b, index, op.bytes, op.len, &rb), WIRE_OK);
+        ck_assert_int_eq(ra.kind, rb.kind);
+        ck_assert_int_eq(ra.error, rb.error);
+        ck_assert_str_eq(ra.why, rb.why);
+        if (ra.kind == MD_OP_COMMIT_OFFSETS) {
+            if (ra.error == WIRE_OK)
+                applied++;
+            else
+                refused++;
+        }
+        md_topic_free(ra.removed);
+        md_topic_free(rb.removed);
+        op_free(&op);
+        char *da = state_dump(&a), *db = state_dump(&b);
+        ck_assert_str_eq(da, db);
+        free(da);
+        free(db);
+    }
+    ck_assert_uint_gt(applied, 50);
+    ck_assert_uint_gt(refused, 50);
+    ck_assert_uint_gt(md_offset_group_count(&a), 0);
+    md_free(&a);
+    md_free(&b);
+}
+END_TEST
+
 /* ---- determinism and scale ------------------------------------------------- */
 
 /*
@@ -1302,5 +2013,21 @@ Suite *metadata_suite(void)
     tcase_add_test(scale, test_same_log_same_state);
     tcase_add_test(scale, test_two_thousand_topics);
     suite_add_tcase(s, scale);
+
+    TCase *offsets = tcase_create("committed_offsets");
+    tcase_set_timeout(offsets, 120);
+    tcase_add_test(offsets, test_commit_round_trip);
+    tcase_add_test(offsets, test_pinned_commit_bytes);
+    tcase_add_test(offsets, test_commit_forward_only);
+    tcase_add_test(offsets, test_commit_unknown_topic_or_partition);
+    tcase_add_test(offsets, test_delete_topic_drops_offsets);
+    tcase_add_test(offsets, test_groups_in_name_order);
+    tcase_add_test(offsets, test_encode_commit_refusals);
+    tcase_add_test(offsets, test_commit_op_bytes_max_suffices);
+    tcase_add_test(offsets, test_commit_limits);
+    tcase_add_test(offsets, test_commit_truncations_refused);
+    tcase_add_test(offsets, test_crafted_commit_ops);
+    tcase_add_test(offsets, test_same_commits_same_table);
+    suite_add_tcase(s, offsets);
     return s;
 }
