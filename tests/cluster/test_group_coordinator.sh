@@ -28,6 +28,7 @@ for bin in "$CHECK_BIN" "$ADMIN"; do
 done
 
 RECORDS=${RECORDS:-16000}
+PARTITIONS=4
 RATE=${RATE:-500}
 
 admin() { "$ADMIN" -b "$BROKERS" --timeout 20000 "$@"; }
@@ -57,10 +58,17 @@ progress_after() {
 
 start_cluster 3
 wait_ready
-tc create -t coord --partitions 4 --replicas 3 >/dev/null || fail "create coord"
-start_bg producer "$RAFTMQ_TESTCLIENT" produce -b "$BROKERS" -t coord --records "$RECORDS" --seed 9 \
-    --acks "$TC_TMP/acks" --rate "$RATE" --inflight 2 --batch-records 20 --request-timeout 3000 --timeout 100
-producer=$TC_LAST_PID
+tc create -t coord --partitions "$PARTITIONS" --replicas 3 >/dev/null || fail "create coord"
+# One producer per partition: raftmq-testclient writes a partition's records
+# before the next one's, and every partition must be written all along.
+producers=()
+for ((p = 0; p < PARTITIONS; p++)); do
+    start_bg "producer$p" "$RAFTMQ_TESTCLIENT" produce -b "$BROKERS" -t coord --records "$RECORDS" \
+        --seed 9 --partitions "$p" --acks "$TC_TMP/acks$p" --rate $((RATE / PARTITIONS)) \
+        --inflight 2 --batch-records 10 --request-timeout 3000 --timeout 100
+    producers+=("$TC_LAST_PID")
+done
+producer=${producers[0]}
 
 members=()
 for m in m1 m2; do
@@ -90,8 +98,12 @@ bad=$(awk 'NR == FNR { before[$1 " " $2] = $3; next }
     "$TC_TMP/before.txt" "$TC_TMP/after.txt")
 [ -z "$bad" ] || fail "committed offsets went backwards across the failover: $bad"
 
-wait_exit "$producer" 120 || fail "the producer did not finish within 120 s"
-[ "$TC_STATUS" = 0 ] || fail "the producer exited with $TC_STATUS: $(tail -n 3 "$TC_TMP/producer.out")"
+for ((p = 0; p < PARTITIONS; p++)); do
+    wait_exit "${producers[$p]}" 120 || fail "producer $p did not finish within 120 s"
+    [ "$TC_STATUS" = 0 ] || fail "producer $p exited with $TC_STATUS: $(tail -n 3 "$TC_TMP/producer$p.out")"
+done
+# One ack file for the checker: the first header, every producer's acknowledgements.
+{ head -n 1 "$TC_TMP/acks0"; cat "$TC_TMP"/acks[0-9]* | grep '^[0-9]'; } >"$TC_TMP/acks"
 # shellcheck disable=SC2317
 processed_all() { "$CHECK_BIN" complete --acks "$TC_TMP/acks" "$TC_TMP"/m[12].log; }
 wait_until 60 "every acknowledged record to be processed" processed_all

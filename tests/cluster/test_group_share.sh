@@ -26,6 +26,7 @@ fi
 [ -x "$CHECK_BIN" ] || { log "missing $CHECK_BIN (make test-build)"; exit 2; }
 
 RECORDS=${RECORDS:-24000}
+PARTITIONS=6
 RATE=${RATE:-800}
 SESSION_MS=3000
 
@@ -49,10 +50,17 @@ start_member() {
 
 start_cluster 3
 wait_ready
-tc create -t shared --partitions 6 --replicas 3 >/dev/null || fail "create shared"
-start_bg producer "$RAFTMQ_TESTCLIENT" produce -b "$BROKERS" -t shared --records "$RECORDS" --seed 3 \
-    --acks "$TC_TMP/acks" --rate "$RATE" --inflight 2 --batch-records 20 --timeout 100
-producer=$TC_LAST_PID
+tc create -t shared --partitions "$PARTITIONS" --replicas 3 >/dev/null || fail "create shared"
+# One producer per partition: raftmq-testclient writes a partition's records
+# before the next one's, and every partition must be written all along.
+producers=()
+for ((p = 0; p < PARTITIONS; p++)); do
+    start_bg "producer$p" "$RAFTMQ_TESTCLIENT" produce -b "$BROKERS" -t shared --records "$RECORDS" \
+        --seed 3 --partitions "$p" --acks "$TC_TMP/acks$p" --rate $((RATE / PARTITIONS)) \
+        --inflight 2 --batch-records 10 --request-timeout 3000 --timeout 100
+    producers+=("$TC_LAST_PID")
+done
+producer=${producers[0]}
 
 # ---- two members ----------------------------------------------------------------------------
 start_member m1
@@ -89,8 +97,12 @@ sleep 1
 kill_to=$(now)
 log "m3 killed: m1 owns all 6 partitions"
 
-wait_exit "$producer" 120 || fail "the producer did not finish within 120 s"
-[ "$TC_STATUS" = 0 ] || fail "the producer exited with $TC_STATUS: $(tail -n 3 "$TC_TMP/producer.out")"
+for ((p = 0; p < PARTITIONS; p++)); do
+    wait_exit "${producers[$p]}" 120 || fail "producer $p did not finish within 120 s"
+    [ "$TC_STATUS" = 0 ] || fail "producer $p exited with $TC_STATUS: $(tail -n 3 "$TC_TMP/producer$p.out")"
+done
+# One ack file for the checker: the first header, every producer's acknowledgements.
+{ head -n 1 "$TC_TMP/acks0"; cat "$TC_TMP"/acks[0-9]* | grep '^[0-9]'; } >"$TC_TMP/acks"
 # shellcheck disable=SC2317
 processed_all() { "$CHECK_BIN" complete --acks "$TC_TMP/acks" "$TC_TMP"/m[123].log; }
 wait_until 60 "every acknowledged record to be processed" processed_all
