@@ -101,6 +101,9 @@ struct consume {
     /* -g */
     uint64_t since_commit; /* records printed since the last commit */
     int64_t last_commit_ms;
+    /* An async commit is only started when none is in flight: the library would
+     * send a queued one later, with positions of records not written out yet. */
+    bool async_in_flight;
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -372,7 +375,8 @@ static void on_group_revoked(raftmq_consumer *c, const struct raftmq_topic_parti
 static void on_group_commit(raftmq_consumer *c, int error, const char *message, void *opaque)
 {
     (void)c;
-    (void)opaque;
+    struct consume *k = opaque;
+    k->async_in_flight = false;
     if (error != RAFTMQ_OK)
         tool_error("commit: %s", message[0] != '\0' ? message : raftmq_strerror(error));
 }
@@ -380,6 +384,9 @@ static void on_group_commit(raftmq_consumer *c, int error, const char *message, 
 /* Writes out what was printed, then commits it (synchronously, or not waiting). */
 static int group_commit(struct consume *k, bool sync)
 {
+    if (!sync && k->async_in_flight &&
+        tool_now_ms() - k->last_commit_ms < (int64_t)k->o.timeout_ms)
+        return RAFTMQ_OK; /* the next interval will do */
     write_out(k);
     k->last_commit_ms = tool_now_ms();
     k->since_commit = 0;
@@ -387,6 +394,8 @@ static int group_commit(struct consume *k, bool sync)
         int rc = raftmq_consumer_commit_async(k->consumer);
         if (rc != RAFTMQ_OK)
             tool_error("commit: %s", raftmq_consumer_last_error(k->consumer));
+        else
+            k->async_in_flight = true;
         return rc;
     }
     int rc = raftmq_consumer_commit(k->consumer, (int)k->o.timeout_ms);
