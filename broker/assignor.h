@@ -38,7 +38,8 @@ struct assignor_member {
     uint32_t target_cap;
 };
 
-/* Returns how many partitions changed member (or went from none to one). -1: a target_cap too small. */
+/* Returns how many partitions changed member (or went from none to one). -1: a target_cap too
+ * small, or memory ran out; the targets are then unchanged. */
 int assignor_rebalance(struct assignor_member *members, uint32_t n_members,
                        const uint64_t *partitions, uint32_t n_partitions);
 

@@ -214,16 +214,84 @@ uint32_t cg_pending(const struct cg_group *g, const struct cg_member *m, uint64_
     return n;
 }
 
+struct claim {
+    uint64_t key;
+    const struct cg_member *by;
+};
+
+static int claim_cmp(const void *a, const void *b)
+{
+    const struct claim *x = a, *y = b;
+    return x->key < y->key ? -1 : x->key > y->key;
+}
+
+/*
+ * Whether any member has pending partitions, in O(K log K) for K claimed
+ * keys (cg_pending per member would cost members x keys x members).
+ * Returns -1 when out of memory.
+ */
+static int any_pending(const struct cg_group *g, uint64_t now_ms)
+{
+    uint64_t n = 0;
+    for (uint32_t i = 0; i < g->n_members; i++)
+        n += (uint64_t)g->members[i]->n_owned + g->members[i]->n_told;
+    struct claim *claims = malloc((n != 0 ? n : 1) * sizeof(*claims));
+    if (claims == NULL)
+        return -1;
+    uint64_t k = 0;
+    for (uint32_t i = 0; i < g->n_members; i++) {
+        const struct cg_member *m = g->members[i];
+        for (uint32_t x = 0; x < m->n_owned; x++)
+            claims[k++] = (struct claim){m->owned[x], m};
+        for (uint32_t x = 0; x < m->n_told; x++)
+            claims[k++] = (struct claim){m->told[x], m};
+    }
+    qsort(claims, k, sizeof(*claims), claim_cmp);
+    bool hold = now_ms < g->handout_after_ms;
+    int pending = 0;
+    for (uint32_t i = 0; i < g->n_members && !pending; i++) {
+        const struct cg_member *m = g->members[i];
+        for (uint32_t t = 0; t < m->n_target && !pending; t++) {
+            struct claim probe = {m->target[t], NULL};
+            /* the first claim of this key, if any */
+            uint64_t lo = 0, hi = k;
+            while (lo < hi) {
+                uint64_t mid = lo + (hi - lo) / 2;
+                if (claims[mid].key < probe.key)
+                    lo = mid + 1;
+                else
+                    hi = mid;
+            }
+            bool claimed = false;
+            for (uint64_t c = lo; c < k && claims[c].key == probe.key; c++) {
+                claimed = true;
+                if (claims[c].by != m)
+                    pending = 1; /* another member holds it */
+            }
+            if (!claimed && hold)
+                pending = 1;
+        }
+    }
+    free(claims);
+    return pending;
+}
+
 const char *cg_group_state(const struct cg_group *g, uint64_t now_ms)
 {
     if (g == NULL || g->n_members == 0)
         return "empty";
-    for (uint32_t i = 0; i < g->n_members; i++) {
-        const struct cg_member *m = g->members[i];
-        if (m->generation_told != g->generation || cg_pending(g, m, now_ms) != 0)
+    for (uint32_t i = 0; i < g->n_members; i++)
+        if (g->members[i]->generation_told != g->generation)
             return "rebalancing";
+    int pending = any_pending(g, now_ms);
+    if (pending < 0) {
+        /* Out of memory: the slow way. */
+        for (uint32_t i = 0; i < g->n_members; i++)
+            if (cg_pending(g, g->members[i], now_ms) != 0)
+                return "rebalancing";
+        return "stable";
     }
-    return "stable";
+    return pending ? "rebalancing" : "stable";
 }
 
 /* Records what the member is told now: its effective assignment. */
@@ -489,9 +557,30 @@ fail:
     return NULL;
 }
 
-/* The claims of a joining member that nobody else owns, was told or targets. */
-static int accept_claims(const struct cg_group *g, struct cg_member *m, const uint64_t *claims, uint32_t n)
+/* Removes key from a sorted target; true if it was there. */
+static bool target_remove(struct cg_member *m, uint64_t key)
 {
+    for (uint32_t i = 0; i < m->n_target; i++)
+        if (m->target[i] == key) {
+            memmove(&m->target[i], &m->target[i + 1], (m->n_target - i - 1) * sizeof(*m->target));
+            m->n_target--;
+            return true;
+        }
+    return false;
+}
+
+/*
+ * The claims of a joining member that no other member holds (owned or
+ * told) become its owned and its initial target, so a member rejoining
+ * after a coordinator change keeps what it consumes. Another member may
+ * target such a key without holding it (it was never handed out, or was
+ * withheld by the failover hold): the key is taken from that target, and
+ * *stolen counts how often.
+ */
+static int accept_claims(struct cg_group *g, struct cg_member *m, const uint64_t *claims, uint32_t n,
+                         uint32_t *stolen)
+{
+    *stolen = 0;
     uint64_t *keys = malloc((n != 0 ? n : 1) * sizeof(*keys));
     uint64_t *target = malloc((n != 0 ? n : 1) * sizeof(*target));
     if (keys == NULL || target == NULL) {
@@ -503,13 +592,13 @@ static int accept_claims(const struct cg_group *g, struct cg_member *m, const ui
         memcpy(keys, claims, n * sizeof(*keys));
     n = keys_normalize(keys, n);
     uint32_t k = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        bool taken = claimer(g, m, keys[i]) != NULL;
-        for (uint32_t x = 0; x < g->n_members && !taken; x++)
-            taken = g->members[x] != m && keys_contain(g->members[x]->target, g->members[x]->n_target, keys[i]);
-        if (!taken)
+    for (uint32_t i = 0; i < n; i++)
+        if (claimer(g, m, keys[i]) == NULL)
             keys[k++] = keys[i];
-    }
+    for (uint32_t i = 0; i < k; i++)
+        for (uint32_t x = 0; x < g->n_members; x++)
+            if (g->members[x] != m && target_remove(g->members[x], keys[i]))
+                (*stolen)++;
     if (k != 0)
         memcpy(target, keys, k * sizeof(*target));
     m->owned = keys;
@@ -553,13 +642,20 @@ int cg_join(struct cg_registry *r, const struct cg_join *j, uint64_t now_ms, str
     if (m == NULL)
         goto oom_group;
     g->members[g->n_members++] = m;
-    if (accept_claims(g, m, j->owned, j->n_owned) != WIRE_OK) {
+    uint32_t stolen = 0;
+    if (accept_claims(g, m, j->owned, j->n_owned, &stolen) != WIRE_OK) {
         detach_member(g, m);
         member_free(m);
         goto oom_group;
     }
     emit(r, CG_EVENT_JOIN, g, m->id, 0);
+    uint64_t generation = g->generation;
     rebalance(r, g);
+    /* Taking a claimed key from another target is a target change too. */
+    if (stolen != 0 && g->generation == generation) {
+        g->generation++;
+        emit(r, CG_EVENT_REBALANCE, g, NULL, stolen);
+    }
     if (tell(g, m, now_ms) != WIRE_OK) {
         detach_member(g, m);
         member_free(m);

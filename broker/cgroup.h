@@ -137,8 +137,9 @@ struct cg_join {
 
 /*
  * JOIN: validates (group and topic names, counts, session timeout, limits),
- * creates the member, accepts the claims no other member owns or targets
- * (they become its owned and initial target), rebalances. Returns WIRE_OK
+ * creates the member, accepts the claims no other member holds (owned or
+ * told; they become its owned and initial target, and leave any other
+ * member's target), rebalances. Returns WIRE_OK
  * with *out the new member, or INVALID_REQUEST / INVALID_TOPIC_NAME /
  * LIMIT_EXCEEDED (or UNKNOWN: out of memory) with a sentence in why.
  */

@@ -195,7 +195,8 @@ int control_apply(struct broker *b, const struct raft_entry *e, char *why, size_
         return rc;
     }
     if (res.error != WIRE_OK) {
-        snprintf(why, why_cap, "%s", wire_strerror(res.error));
+        /* The refusal's own sentence ("t/3: 120 is below the committed 150") when it has one. */
+        snprintf(why, why_cap, "%s", res.why[0] != '\0' ? res.why : wire_strerror(res.error));
         return res.error;
     }
     if (res.kind == MD_OP_CREATE_TOPIC && res.created != NULL) {

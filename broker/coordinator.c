@@ -42,10 +42,14 @@ static void log_event(void *ctx, const struct cg_event *ev)
     (void)ctx;
     const char *g = ev->group->name;
     switch (ev->kind) {
-    case CG_EVENT_JOIN:
-        blog(BLOG_INFO, "groups", "group %s: member %s joined (%u members)", g, ev->member_id,
-             ev->group->n_members);
+    case CG_EVENT_JOIN: {
+        const struct cg_member *m = cg_member_find(ev->group, ev->member_id, strlen(ev->member_id));
+        blog(BLOG_INFO, "groups", "group %s: member %s joined (client id \"%s\", %u topics, session "
+             "timeout %u ms, %u partitions claimed; %u members)", g, ev->member_id,
+             m != NULL ? m->client_id : "", m != NULL ? m->n_topics : 0,
+             m != NULL ? m->session_timeout_ms : 0, m != NULL ? m->n_owned : 0, ev->group->n_members);
         break;
+    }
     case CG_EVENT_LEAVE:
         blog(BLOG_INFO, "groups", "group %s: member %s left", g, ev->member_id);
         break;

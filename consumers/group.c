@@ -108,7 +108,7 @@ struct group {
     bool lost;
     bool stop;
     bool poll_expired; /* left for max_poll_interval_ms; rejoin at the next poll */
-    int64_t last_poll_ms;
+    int64_t last_poll_ms; /* atomic (written at every poll without the mutex) */
     uint64_t syncs; /* successful JOIN/SYNC answers */
     char thread_error[GROUP_ERROR_BYTES];
     bool thread_error_new;
@@ -123,6 +123,7 @@ struct group {
     bool in_callback;
     int64_t next_auto_commit_ms;
     int64_t add_retry_at_ms;
+    bool adds_left; /* assigned partitions that could not be started yet */
     struct async_commit async;
     uint32_t ok_callbacks_due; /* commit_async calls with nothing to commit */
     struct raftmq_topic_partition *cb_parts;
@@ -471,7 +472,8 @@ static void *group_thread(void *arg)
     while (!g->stop) {
         int64_t now = now_ms();
         uint32_t max_poll = g->cfg.max_poll_interval_ms;
-        if (max_poll > 0 && !g->poll_expired && now - g->last_poll_ms > (int64_t)max_poll) {
+        if (max_poll > 0 && !g->poll_expired &&
+            now - __atomic_load_n(&g->last_poll_ms, __ATOMIC_ACQUIRE) > (int64_t)max_poll) {
             /* The application is stuck: let the group move its partitions. */
             char member[WIRE_MEMBER_ID_BYTES_MAX + 1];
             snprintf(member, sizeof(member), "%s", g->member_id);
@@ -984,6 +986,7 @@ static void take_added(raftmq_consumer *c, struct group *g)
             tplist_add(&added, t->topic, strlen(t->topic), t->partition, -1) != RAFTMQ_OK)
             break;
     }
+    g->adds_left = added.count > 0;
     if (added.count == 0 || now_ms() < g->add_retry_at_ms) {
         tplist_free(&added);
         return;
@@ -1008,6 +1011,7 @@ static void take_added(raftmq_consumer *c, struct group *g)
             continue;
         }
     }
+    g->adds_left = started.count < added.count;
     if (started.count > 0) {
         publish_owned(g);
         call_assignment_cb(c, g, g->cfg.on_assigned, &started, false);
@@ -1016,13 +1020,23 @@ static void take_added(raftmq_consumer *c, struct group *g)
     tplist_free(&added);
 }
 
-/* Brings what the main thread owns in line with the coordinator's last assignment. */
-static void reconcile(raftmq_consumer *c, struct group *g)
+/*
+ * Brings what the main thread owns in line with the coordinator's last
+ * assignment. `polling`: called from poll, which (only) ends a
+ * max_poll_interval_ms absence.
+ */
+static void reconcile(raftmq_consumer *c, struct group *g, bool polling)
 {
     if (g->in_callback)
         return;
     __atomic_store_n(&g->attention, 0, __ATOMIC_RELEASE);
     pthread_mutex_lock(&g->mu);
+    if (g->poll_expired && polling) {
+        g->poll_expired = false; /* polling again: rejoin now */
+        pthread_cond_broadcast(&g->cv);
+    } else if (g->poll_expired) {
+        set_attention(g); /* the next poll still has to end it */
+    }
     bool lost = g->lost;
     g->lost = false;
     if (g->assigned_version != g->seen_version) {
@@ -1082,7 +1096,10 @@ void rmq_group_after_network(raftmq_consumer *c, struct group *g)
 {
     struct async_commit *a = &g->async;
     int64_t now = now_ms();
+    /* A long poll is still a poll: max_poll_interval_ms counts from its last step. */
+    __atomic_store_n(&g->last_poll_ms, now, __ATOMIC_RELEASE);
     if (a->in_flight && !a->on_wire) {
+        /* (the common case, nothing in flight, costs two loads) */
         if (a->done) {
             char message[sizeof(a->done_message)];
             snprintf(message, sizeof(message), "%s", a->done_message);
@@ -1114,15 +1131,12 @@ void rmq_group_after_network(raftmq_consumer *c, struct group *g)
 
 void rmq_group_poll_begin(raftmq_consumer *c, struct group *g)
 {
+    /* Called for every record: only loads unless something changed. */
     int64_t now = now_ms();
-    pthread_mutex_lock(&g->mu);
-    g->last_poll_ms = now;
-    if (g->poll_expired) {
-        g->poll_expired = false; /* rejoin now */
-        pthread_cond_broadcast(&g->cv);
-    }
-    pthread_mutex_unlock(&g->mu);
-    reconcile(c, g);
+    __atomic_store_n(&g->last_poll_ms, now, __ATOMIC_RELEASE);
+    if (__atomic_load_n(&g->attention, __ATOMIC_ACQUIRE) != 0 ||
+        (g->adds_left && now >= g->add_retry_at_ms))
+        reconcile(c, g, true);
     if (g->cfg.auto_commit && now >= g->next_auto_commit_ms && !g->async.in_flight) {
         g->next_auto_commit_ms = now + g->cfg.auto_commit_interval_ms;
         async_start(c, g, 0, true);
@@ -1253,7 +1267,7 @@ int raftmq_consumer_commit(raftmq_consumer *c, int timeout_ms)
     if (g == NULL)
         return rc;
     int64_t deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
-    reconcile(c, g); /* no-op inside a callback */
+    reconcile(c, g, false); /* no-op inside a callback */
     return commit_sync(c, g, NULL, deadline);
 }
 
@@ -1367,8 +1381,10 @@ int raftmq_consumer_unsubscribe(raftmq_consumer *c, int timeout_ms)
     if (g->async.in_flight) {
         /* Its answer will not be read: report it as not known. */
         wire_client_abandon(rmq_consumer_client(c), &commit_marker);
-        async_finish(c, g, RAFTMQ_ERR_TIMEOUT, "unsubscribed before the async commit was answered");
+        /* Calls queued behind it get the same report, and nothing new is sent. */
+        g->async.calls += g->async.queued_calls;
         g->async.queued_calls = 0;
+        async_finish(c, g, RAFTMQ_ERR_TIMEOUT, "unsubscribed before the async commit was answered");
     }
     while (g->ok_callbacks_due > 0) {
         g->ok_callbacks_due--;

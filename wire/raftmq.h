@@ -33,11 +33,14 @@ extern "C" {
  * - Threads: a handle has no locks. Use each handle from one thread at a
  *   time; separate handles are independent and may be used on separate
  *   threads at the same time. Callbacks run on the thread that called
- *   poll, flush or close, inside that call.
+ *   poll, flush, commit, unsubscribe or close, inside that call.
  * - Time: every call that can wait takes a timeout in milliseconds and
- *   never waits longer (plus scheduling noise). No background threads: the
- *   library does its network work inside the calls, so an application must
- *   call poll (or flush) regularly.
+ *   never waits longer (plus scheduling noise). The library does its
+ *   network work inside the calls, so an application must call poll (or
+ *   flush) regularly. The one background thread: a consumer subscribed to
+ *   a group (raftmq_consumer_subscribe) runs one, which only heartbeats
+ *   the group's coordinator and follows assignment changes, from subscribe
+ *   to unsubscribe or close; link with -pthread (pkg-config says so).
  */
 
 #define RAFTMQ_VERSION_MAJOR 0
@@ -268,16 +271,21 @@ int raftmq_consumer_new(const struct raftmq_consumer_config *config, raftmq_cons
  * TAIL(n)); assigning an assigned partition seeks it. Waits up to
  * request_timeout_ms for metadata and, for BEGINNING/END/TAIL, the offset
  * lookup. Errors: UNKNOWN_TOPIC, UNKNOWN_PARTITION, TIMEOUT, INVALID_REQUEST
- * (bad start; more than 4096 assigned partitions).
+ * (bad start; more than 4096 assigned partitions; the consumer is
+ * subscribed to a group, which assigns its partitions itself).
  */
 int raftmq_consumer_assign(raftmq_consumer *c, const char *topic, int32_t partition,
                            int64_t start);
 
-/* The same, at the first record whose timestamp is >= timestamp_ms (the end if none). */
+/* The same, at the first record whose timestamp is >= timestamp_ms (the end if none);
+ * also INVALID_REQUEST when subscribed. */
 int raftmq_consumer_assign_timestamp(raftmq_consumer *c, const char *topic, int32_t partition,
                                      int64_t timestamp_ms);
 
-/* Stops reading a partition and drops what was prefetched for it. NOT_ASSIGNED if it was not. */
+/*
+ * Stops reading a partition and drops what was prefetched for it. NOT_ASSIGNED
+ * if it was not; INVALID_REQUEST when the consumer is subscribed to a group.
+ */
 int raftmq_consumer_unassign(raftmq_consumer *c, const char *topic, int32_t partition);
 
 /* A consumed record. Every pointer is valid until the next poll or close. */
@@ -364,7 +372,8 @@ struct raftmq_topic_partition {
  * positions and gives them up; it may call raftmq_consumer_commit. `lost`
  * is true when the partitions were taken without a chance to commit (the
  * member was expelled or could not reach the coordinator for its session
- * timeout): another member may already own them.
+ * timeout): another member may already own them. poll and unsubscribe
+ * return INVALID_REQUEST when called from a callback, and close does nothing.
  */
 typedef void raftmq_assignment_cb(raftmq_consumer *c, const struct raftmq_topic_partition *parts,
                                   size_t count, bool lost, void *cb_opaque);
@@ -451,15 +460,18 @@ uint64_t raftmq_consumer_generation(const raftmq_consumer *c);
 
 /*
  * Leaves the group: revokes every partition (on_revoked, then a commit of
- * their positions), tells the coordinator, and stops the background
- * thread, all within timeout_ms. The consumer may subscribe again.
+ * their positions), stops the background thread and tells the coordinator
+ * (LEAVE), within timeout_ms plus up to heartbeat_interval_ms for the
+ * thread's request in progress. The consumer may subscribe again. Returns
+ * the commit's error if it failed (the member leaves anyway).
  */
 int raftmq_consumer_unsubscribe(raftmq_consumer *c, int timeout_ms);
 
 /*
  * Frees the consumer. A subscribed consumer first unsubscribes (bounded by
- * request_timeout_ms), so its partitions hand over without waiting for the
- * session timeout. Otherwise no request is waited for. NULL is fine.
+ * request_timeout_ms, plus up to heartbeat_interval_ms for its thread), so
+ * its partitions hand over without waiting for the session timeout.
+ * Otherwise no request is waited for. NULL is fine.
  */
 void raftmq_consumer_close(raftmq_consumer *c);
 

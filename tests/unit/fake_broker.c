@@ -46,6 +46,28 @@ static void *fake_run(void *arg)
     return NULL;
 }
 
+void fake_broker_answer_metadata_n(const struct fake_broker *fb, const struct wire_frame *req,
+                                   const char *topic, uint32_t partitions, struct wire_writer *w)
+{
+    static const uint32_t replicas[1] = {1};
+    struct wire_partition_meta parts[64];
+    ck_assert_uint_le(partitions, 64);
+    for (uint32_t i = 0; i < partitions; i++)
+        parts[i] = (struct wire_partition_meta){.partition = i, .leader_id = 1, .leader_term = 1,
+                                                .replicas = {1, (uint32_t *)replicas}};
+    struct wire_broker broker = {1, {(const uint8_t *)fb->endpoint, (uint32_t)strlen(fb->endpoint)}};
+    struct wire_topic_meta meta = {.name = {(const uint8_t *)topic, (uint32_t)strlen(topic)},
+                                   .partitions = {partitions, parts}};
+    struct wire_frame resp;
+    wire_frame_init_response(&resp, req, WIRE_OK, NULL);
+    resp.body.metadata_resp.controller_id = 1;
+    resp.body.metadata_resp.brokers.count = 1;
+    resp.body.metadata_resp.brokers.items = &broker;
+    resp.body.metadata_resp.topics.count = 1;
+    resp.body.metadata_resp.topics.items = &meta;
+    ck_assert_int_eq(wire_frame_encode(w, &resp), WIRE_OK);
+}
+
 void fake_broker_answer_metadata(const struct fake_broker *fb, const struct wire_frame *req,
                                  const char *topic, struct wire_writer *w)
 {

@@ -31,6 +31,10 @@ struct fake_broker {
 void fake_broker_answer_metadata(const struct fake_broker *fb, const struct wire_frame *req,
                                  const char *topic, struct wire_writer *w);
 
+/* The same with `partitions` partitions (at most 64), all led by this fake. */
+void fake_broker_answer_metadata_n(const struct fake_broker *fb, const struct wire_frame *req,
+                                   const char *topic, uint32_t partitions, struct wire_writer *w);
+
 /* Binds, then answers every message's frames in one message, until fake_broker_stop. */
 void fake_broker_start(struct fake_broker *fb, fake_broker_answer_fn *answer, void *user);
 void fake_broker_stop(struct fake_broker *fb);

@@ -17,12 +17,14 @@ Suite *power_loss_suite(void);
 Suite *config_suite(void);
 Suite *peer_codec_suite(void);
 Suite *metadata_suite(void);
+Suite *assignor_suite(void);
 Suite *pstate_suite(void);
 Suite *client_suite(void);
 Suite *tool_suite(void);
 Suite *histogram_suite(void);
 Suite *producer_suite(void);
 Suite *consumer_suite(void);
+Suite *group_consumer_suite(void);
 Suite *checker_suite(void);
 Suite *cgroup_suite(void);
 

@@ -162,6 +162,7 @@ START_TEST(test_join_sync_leave_flow)
     ck_assert_uint_eq(sync_owned(&r, "g", a, all, 4, 20, eff), 2);
     ck_assert_uint_eq(a->n_owned, 4);
     ck_assert_uint_eq(cg_pending(g, b, 20), 2);
+    ck_assert_str_eq(cg_group_state(g, 20), "rebalancing"); /* same generations, B still pending */
     /* A lets go of what it was not given; B then gets it. */
     ck_assert_uint_eq(sync_owned(&r, "g", a, eff, 2, 30, NULL), 2);
     ck_assert_uint_eq(cg_pending(g, b, 30), 0);
@@ -464,6 +465,39 @@ START_TEST(test_failover_hold_withholds_unclaimed_partitions)
 }
 END_TEST
 
+/* After a coordinator change, members rejoin one by one claiming what they
+ * consume: each keeps its partitions at once, even those the assignor had
+ * meanwhile targeted at an earlier rejoiner (withheld from it by the hold). */
+START_TEST(test_rejoining_members_keep_their_partitions)
+{
+    struct cg_registry r;
+    setup_registry(&r);
+    cg_registry_reset(&r, 6, 1000);
+    uint64_t a_claims[2] = {key(10, 0), key(10, 1)};
+    uint64_t b_claims[2] = {key(10, 2), key(10, 3)};
+    struct cg_join ja = join_req("g", a_claims, 2);
+    ja.group_has_offsets = true;
+    struct cg_member *a = NULL, *b = NULL;
+    char why[256];
+    ck_assert_int_eq(cg_join(&r, &ja, 1100, &a, why, sizeof why), WIRE_OK);
+    struct cg_group *g = cg_group_find(&r, "g", 1);
+    ck_assert_uint_eq(a->n_target, 4);      /* the only member: everything */
+    ck_assert_uint_eq(a->n_told, 2);        /* but b's two are held */
+    ck_assert_uint_eq(cg_pending(g, a, 1100), 2);
+    uint64_t gen = g->generation;
+    struct cg_join jb = join_req("g", b_claims, 2);
+    jb.group_has_offsets = true;
+    ck_assert_int_eq(cg_join(&r, &jb, 1200, &b, why, sizeof why), WIRE_OK);
+    ck_assert_uint_eq(b->n_owned, 2);
+    ck_assert_uint_eq(b->n_told, 2);        /* b keeps t/2 and t/3 at once */
+    ck_assert_uint_eq(a->n_target, 2);
+    ck_assert_uint_eq(cg_pending(g, a, 1200), 0);
+    ck_assert_uint_gt(g->generation, gen);  /* a's target changed */
+    ck_assert_str_eq(cg_group_state(g, 1200), "rebalancing"); /* a was told an older generation */
+    cg_registry_free(&r);
+}
+END_TEST
+
 START_TEST(test_reset_forgets_everything)
 {
     struct cg_registry r;
@@ -536,6 +570,7 @@ END_TEST
 
 struct sim_client {
     bool alive;
+    bool orphan; /* its coordinator changed: still consuming, not a member until it rejoins */
     struct cg_member *m; /* valid while alive (the registry owns it) */
     char id[WIRE_MEMBER_ID_BYTES_MAX + 1];
     uint64_t consuming[SIM_KEYS_MAX];
@@ -561,12 +596,21 @@ static void sim_take_answer(struct cg_registry *r, struct sim_client *c, uint64_
     c->last_ok_ms = now;
 }
 
-static void sim_check(const struct cg_registry *r, const struct sim_client *cl)
+static void sim_check(const struct cg_registry *r, const struct sim_client *cl, uint64_t now)
 {
+    /* The state agrees with the per-member definition. */
+    const struct cg_group *sg = cg_group_find(r, "g", 1);
+    if (sg != NULL) {
+        bool rebalancing = false;
+        for (uint32_t i = 0; i < sg->n_members; i++)
+            rebalancing = rebalancing || sg->members[i]->generation_told != sg->generation ||
+                          cg_pending(sg, sg->members[i], now) != 0;
+        ck_assert_str_eq(cg_group_state(sg, now), rebalancing ? "rebalancing" : "stable");
+    }
     /* No key consumed by two clients. */
     for (int i = 0; i < SIM_CLIENTS; i++)
         for (int j = i + 1; j < SIM_CLIENTS; j++) {
-            if (!cl[i].alive || !cl[j].alive)
+            if ((!cl[i].alive && !cl[i].orphan) || (!cl[j].alive && !cl[j].orphan))
                 continue;
             for (uint32_t x = 0; x < cl[i].n_consuming; x++)
                 for (uint32_t y = 0; y < cl[j].n_consuming; y++)
@@ -589,6 +633,7 @@ START_TEST(test_random_never_two_consumers)
     struct cg_registry r;
     setup_registry(&r);
     uint64_t seed = 0x5eed0001u + (uint64_t)_i * 7919u;
+    uint32_t held_joins = 0;
     struct sim_client cl[SIM_CLIENTS];
     memset(cl, 0, sizeof cl);
     uint64_t now = 0;
@@ -600,16 +645,22 @@ START_TEST(test_random_never_two_consumers)
         uint32_t action = (uint32_t)(sim_rand(&seed) % 100);
         if (!c->alive) {
             if (action < 30) {
-                struct cg_join j = join_req("g", NULL, 0);
+                /* An orphan rejoins declaring what it consumes; others join with nothing. */
+                struct cg_join j = join_req("g", c->consuming, c->orphan ? c->n_consuming : 0);
+                c->orphan = false;
                 j.topics = sub_ab;
                 j.topic_lens = sub_ab_len;
                 j.n_topics = 2;
                 j.session_timeout_ms = 1000;
+                /* Odd seeds: a group with committed offsets, held after each re-creation. */
+                j.group_has_offsets = (_i & 1) != 0;
                 ck_assert_int_eq(cg_join(&r, &j, now, &c->m, why, sizeof why), WIRE_OK);
                 snprintf(c->id, sizeof c->id, "%s", c->m->id);
                 c->alive = true;
+                held_joins += now < cg_group_find(&r, "g", 1)->handout_after_ms;
                 sim_take_answer(&r, c, now);
             }
+
         } else if (action < 60) {
             struct cg_member *got;
             ck_assert_int_eq(cg_sync(&r, "g", 1, c->id, strlen(c->id), c->consuming, c->n_consuming, now,
@@ -629,10 +680,25 @@ START_TEST(test_random_never_two_consumers)
             /* A crash: it stops consuming and goes silent; expiry removes it later. */
             c->n_consuming = 0;
             c->alive = false;
+        } else if ((_i & 1) != 0 && action >= 98) {
+            /* Odd seeds: the coordinator changes. Every member becomes an orphan
+             * that keeps consuming until it rejoins or its session runs out. */
+            cg_registry_reset(&r, r.term + 1, now);
+            for (int k = 0; k < SIM_CLIENTS; k++)
+                if (cl[k].alive) {
+                    cl[k].alive = false;
+                    cl[k].orphan = true;
+                }
         } else {
             topics[1].exists = !topics[1].exists;
             cg_rebalance_all(&r);
         }
+        /* An orphan that has not reached a coordinator for its session timeout stops. */
+        for (int k = 0; k < SIM_CLIENTS; k++)
+            if (cl[k].orphan && now - cl[k].last_ok_ms >= 1000) {
+                cl[k].orphan = false;
+                cl[k].n_consuming = 0;
+            }
         /* Live clients that were silent too long lost their session on their own
          * side first (the client library does this), then the coordinator expires them. */
         for (int k = 0; k < SIM_CLIENTS; k++)
@@ -643,8 +709,10 @@ START_TEST(test_random_never_two_consumers)
                 cl[k].last_ok_ms = now;
             }
         cg_expire(&r, now);
-        sim_check(&r, cl);
+        sim_check(&r, cl, now);
     }
+    if ((_i & 1) != 0)
+        ck_assert_uint_gt(held_joins, 0); /* the hold was exercised */
     /* Liveness: once the crashed members expired, with everyone syncing, the
      * group settles and every partition is consumed exactly once. */
     for (int step = 0; step < 30; step++) {
@@ -680,7 +748,7 @@ START_TEST(test_random_never_two_consumers)
             ck_assert_int_eq(cg_sync(&r, "g", 1, cl[k].id, strlen(cl[k].id), cl[k].consuming,
                                      cl[k].n_consuming, now, &got, why, sizeof why), WIRE_OK);
             sim_take_answer(&r, &cl[k], now);
-            sim_check(&r, cl);
+            sim_check(&r, cl, now);
         }
     uint32_t consumed = 0;
     for (int k = 0; k < SIM_CLIENTS; k++)
@@ -705,6 +773,7 @@ Suite *cgroup_suite(void)
     tcase_add_test(tc, test_commit_checks);
     tcase_add_test(tc, test_commit_after_revocation_refused);
     tcase_add_test(tc, test_failover_hold_withholds_unclaimed_partitions);
+    tcase_add_test(tc, test_rejoining_members_keep_their_partitions);
     tcase_add_test(tc, test_reset_forgets_everything);
     tcase_add_test(tc, test_join_validation_and_limits);
     tcase_add_loop_test(tc, test_random_never_two_consumers, 0, 4);

@@ -210,6 +210,155 @@ static void cluster_status_resp(struct wire_frame *f)
     f->body.cluster_status_resp.groups.items = group_statuses;
 }
 
+/* ---- consumer groups ---------------------------------------------------------- */
+
+static struct wire_partition_offset commit_offsets[] = {
+    {BYTES("orders"), 0, 150},
+    {BYTES("orders"), 3, 7},
+};
+
+static void offset_commit_req(struct wire_frame *f)
+{
+    request(f, WIRE_OFFSET_COMMIT, 9);
+    f->body.offset_commit_req = (struct wire_offset_commit_req){
+        .group = BYTES("billing"), .member_id = BYTES("1-4-17"), .generation = 7, .rewind = false,
+        .offsets = {ARRAY_LEN(commit_offsets), commit_offsets}};
+}
+
+static void offset_commit_resp(struct wire_frame *f)
+{
+    response(f, WIRE_OFFSET_COMMIT, 9, WIRE_OK, BYTES(""));
+}
+
+static void offset_commit_resp_stale(struct wire_frame *f)
+{
+    response(f, WIRE_OFFSET_COMMIT, 9, WIRE_ERR_ILLEGAL_GENERATION,
+             BYTES("generation 6 is stale; the member is at 7"));
+}
+
+static struct wire_bytes fetch_topics[] = {BYTES("orders")};
+
+static void offset_fetch_req(struct wire_frame *f)
+{
+    request(f, WIRE_OFFSET_FETCH, 10);
+    f->body.offset_fetch_req.group = BYTES("billing");
+    f->body.offset_fetch_req.topics = (struct wire_bytes_array){ARRAY_LEN(fetch_topics), fetch_topics};
+}
+
+static struct wire_partition_offset fetched_offsets[] = {
+    {BYTES("orders"), 0, 150},
+    {BYTES("orders"), 1, -1},
+};
+
+static void offset_fetch_resp(struct wire_frame *f)
+{
+    response(f, WIRE_OFFSET_FETCH, 10, WIRE_OK, BYTES(""));
+    f->body.offset_fetch_resp.offsets.count = ARRAY_LEN(fetched_offsets);
+    f->body.offset_fetch_resp.offsets.items = fetched_offsets;
+}
+
+static struct wire_bytes subscription[] = {BYTES("orders"), BYTES("payments")};
+static struct wire_topic_partition owned_partitions[] = {{BYTES("orders"), 0}};
+static struct wire_topic_partition assigned_partitions[] = {{BYTES("orders"), 0}, {BYTES("payments"), 1}};
+
+static void join_group_req(struct wire_frame *f)
+{
+    request(f, WIRE_JOIN_GROUP, 11);
+    f->body.join_group_req = (struct wire_join_group_req){
+        .group = BYTES("billing"), .client_id = BYTES("host-a/4711"),
+        .topics = {ARRAY_LEN(subscription), subscription},
+        .owned = {ARRAY_LEN(owned_partitions), owned_partitions},
+        .session_timeout_ms = 10000};
+}
+
+static void join_group_resp(struct wire_frame *f)
+{
+    response(f, WIRE_JOIN_GROUP, 11, WIRE_OK, BYTES(""));
+    f->body.join_group_resp = (struct wire_join_group_resp){
+        .member_id = BYTES("1-4-17"), .generation = 7,
+        .assigned = {ARRAY_LEN(assigned_partitions), assigned_partitions}, .pending = 1};
+}
+
+static void sync_group_req(struct wire_frame *f)
+{
+    request(f, WIRE_SYNC_GROUP, 12);
+    f->body.sync_group_req = (struct wire_sync_group_req){
+        .group = BYTES("billing"), .member_id = BYTES("1-4-17"), .generation = 7,
+        .owned = {ARRAY_LEN(assigned_partitions), assigned_partitions}};
+}
+
+static void sync_group_resp(struct wire_frame *f)
+{
+    response(f, WIRE_SYNC_GROUP, 12, WIRE_OK, BYTES(""));
+    f->body.sync_group_resp = (struct wire_sync_group_resp){
+        .generation = 8, .assigned = {1, owned_partitions}, .pending = 0};
+}
+
+static void heartbeat_req(struct wire_frame *f)
+{
+    request(f, WIRE_HEARTBEAT, 13);
+    f->body.heartbeat_req = (struct wire_heartbeat_req){
+        .group = BYTES("billing"), .member_id = BYTES("1-4-17"), .generation = 7};
+}
+
+static void heartbeat_resp(struct wire_frame *f)
+{
+    response(f, WIRE_HEARTBEAT, 13, WIRE_OK, BYTES(""));
+    f->body.heartbeat_resp.generation = 8;
+}
+
+static void leave_group_req(struct wire_frame *f)
+{
+    request(f, WIRE_LEAVE_GROUP, 14);
+    f->body.leave_group_req = (struct wire_leave_group_req){.group = BYTES("billing"),
+                                                            .member_id = BYTES("1-4-17")};
+}
+
+static void leave_group_resp(struct wire_frame *f)
+{
+    response(f, WIRE_LEAVE_GROUP, 14, WIRE_OK, BYTES(""));
+}
+
+static void list_groups_req(struct wire_frame *f)
+{
+    request(f, WIRE_LIST_GROUPS, 15);
+}
+
+static struct wire_group_summary group_summaries[] = {
+    {BYTES("audit"), BYTES("empty"), 0, 0},
+    {BYTES("billing"), BYTES("stable"), 2, 8},
+};
+
+static void list_groups_resp(struct wire_frame *f)
+{
+    response(f, WIRE_LIST_GROUPS, 15, WIRE_OK, BYTES(""));
+    f->body.list_groups_resp.groups.count = ARRAY_LEN(group_summaries);
+    f->body.list_groups_resp.groups.items = group_summaries;
+}
+
+static void describe_group_req(struct wire_frame *f)
+{
+    request(f, WIRE_DESCRIBE_GROUP, 16);
+    f->body.describe_group_req.group = BYTES("billing");
+}
+
+static struct wire_bytes member_topics[] = {BYTES("orders")};
+static struct wire_group_member group_members[] = {
+    {.member_id = BYTES("1-4-17"), .client_id = BYTES("host-a/4711"), .generation = 8,
+     .session_timeout_ms = 10000, .last_heard_ms_ago = 1200,
+     .topics = {ARRAY_LEN(member_topics), member_topics},
+     .assigned = {1, owned_partitions}, .owned = {1, owned_partitions}},
+};
+
+static void describe_group_resp(struct wire_frame *f)
+{
+    response(f, WIRE_DESCRIBE_GROUP, 16, WIRE_OK, BYTES(""));
+    f->body.describe_group_resp = (struct wire_describe_group_resp){
+        .group = BYTES("billing"), .state = BYTES("stable"), .generation = 8,
+        .members = {ARRAY_LEN(group_members), group_members},
+        .offsets = {1, commit_offsets}};
+}
+
 static struct wire_entry entries[] = {
     {.term = 4, .type = 3, .payload = BYTES("")},
     {.term = 4, .type = 1, .payload = BYTES("\x9c\x01 batch")},
@@ -324,6 +473,23 @@ const struct wire_example wire_examples[] = {
     {"cluster_status_resp", cluster_status_resp},
     {"init_producer_id_req", init_producer_id_req},
     {"init_producer_id_resp", init_producer_id_resp},
+    {"offset_commit_req", offset_commit_req},
+    {"offset_commit_resp", offset_commit_resp},
+    {"offset_commit_resp_stale", offset_commit_resp_stale},
+    {"offset_fetch_req", offset_fetch_req},
+    {"offset_fetch_resp", offset_fetch_resp},
+    {"join_group_req", join_group_req},
+    {"join_group_resp", join_group_resp},
+    {"sync_group_req", sync_group_req},
+    {"sync_group_resp", sync_group_resp},
+    {"heartbeat_req", heartbeat_req},
+    {"heartbeat_resp", heartbeat_resp},
+    {"leave_group_req", leave_group_req},
+    {"leave_group_resp", leave_group_resp},
+    {"list_groups_req", list_groups_req},
+    {"list_groups_resp", list_groups_resp},
+    {"describe_group_req", describe_group_req},
+    {"describe_group_resp", describe_group_resp},
     {"append_entries_req", append_entries_req},
     {"append_entries_resp", append_entries_resp},
     {"request_vote_req", request_vote_req},
