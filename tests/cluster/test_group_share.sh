@@ -25,7 +25,7 @@ if [ -z "$CHECK_BIN" ]; then
 fi
 [ -x "$CHECK_BIN" ] || { log "missing $CHECK_BIN (make test-build)"; exit 2; }
 
-RECORDS=${RECORDS:-24000}
+RECORDS=${RECORDS:-32000}
 PARTITIONS=6
 RATE=${RATE:-800}
 SESSION_MS=3000
