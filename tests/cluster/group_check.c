@@ -40,9 +40,10 @@
  *       acknowledged record processed, with its id; (3) a record processed
  *       twice only if one of the times was by a killed member at or after
  *       that member's last COMMIT of the partition; (4) per partition, the
- *       COMMIT offsets never go backwards in time; (5) --quiet: no REVOKE in
- *       [FROM, TO], and every partition owned at FROM has a REC in
- *       (FROM, TO] by the same member (it kept consuming without a pause);
+ *       COMMIT offsets never go backwards in time; (5) --quiet: the members
+ *       that live through [FROM, TO] (not killed or ended before TO) revoke
+ *       nothing in it, and every partition such a member owned at FROM has a
+ *       REC in (FROM, TO] by it (it kept consuming without a pause);
  *       (6) --max-revokes: at most N REVOKE lines in [FROM, TO];
  *       (7) --expect-committed: FILE's lines "TOPIC P OFFSET" equal the
  *       last COMMIT of each partition.
@@ -64,7 +65,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "tests/cluster/records.h"
 #include "wire/client.h"
