@@ -384,8 +384,7 @@ static void on_group_commit(raftmq_consumer *c, int error, const char *message, 
 /* Writes out what was printed, then commits it (synchronously, or not waiting). */
 static int group_commit(struct consume *k, bool sync)
 {
-    if (!sync && k->async_in_flight &&
-        tool_now_ms() - k->last_commit_ms < (int64_t)k->o.timeout_ms)
+    if (!sync && k->async_in_flight && tool_now_ms() - k->last_commit_ms < (int64_t)k->o.timeout_ms)
         return RAFTMQ_OK; /* the next interval will do */
     write_out(k);
     k->last_commit_ms = tool_now_ms();
@@ -450,7 +449,8 @@ static void run_group(struct consume *k)
     int rc = raftmq_consumer_unsubscribe(k->consumer, (int)k->o.timeout_ms);
     if (rc != RAFTMQ_OK) {
         const char *msg = raftmq_consumer_last_error(k->consumer);
-        tool_error("leaving group '%s': %s", k->o.group, msg[0] != '\0' ? msg : raftmq_strerror(rc));
+        tool_error("leaving group '%s': %s", k->o.group,
+                   msg[0] != '\0' ? msg : raftmq_strerror(rc));
     }
 }
 
@@ -468,7 +468,8 @@ static int subscribe_group(struct consume *k)
             tool_error("unknown topic '%s'", k->o.topics[i]);
             result = TOOL_EXIT_FAILED;
         } else if (rc != WIRE_OK) {
-            tool_error("cannot reach the cluster at %s: %s", k->o.brokers, wire_client_error(client));
+            tool_error("cannot reach the cluster at %s: %s", k->o.brokers,
+                       wire_client_error(client));
             result = TOOL_EXIT_FAILED;
         }
     }
@@ -490,7 +491,8 @@ static int subscribe_group(struct consume *k)
     g.cb_opaque = k;
     int rc = raftmq_consumer_subscribe(k->consumer, k->o.group, k->o.topics, k->o.n_topics, &g);
     if (rc != RAFTMQ_OK) {
-        tool_error("cannot join group '%s': %s", k->o.group, raftmq_consumer_last_error(k->consumer));
+        tool_error("cannot join group '%s': %s", k->o.group,
+                   raftmq_consumer_last_error(k->consumer));
         return TOOL_EXIT_FAILED;
     }
     return TOOL_EXIT_OK;
@@ -717,23 +719,28 @@ static int parse_args(int argc, char **argv, struct consume_opts *o)
                                     "-, not '.' or '..')",
                                     o->group, WIRE_GROUP_NAME_BYTES_MAX);
         if (o->has_partition)
-            return tool_usage_error("-g and -p cannot be used together: the group assigns the partitions");
+            return tool_usage_error(
+                "-g and -p cannot be used together: the group assigns the partitions");
         if (o->has_offset)
-            return tool_usage_error("-g and -o cannot be used together: a group member starts at the "
-                                    "group's committed offsets (raftmq-admin group reset moves them)");
+            return tool_usage_error(
+                "-g and -o cannot be used together: a group member starts at the "
+                "group's committed offsets (raftmq-admin group reset moves them)");
         if (o->exit_at_end)
             return tool_usage_error("-g and -e cannot be used together (use -c COUNT to stop)");
         if (o->no_auto_commit && has_auto_commit_interval)
-            return tool_usage_error("--auto-commit-interval and --no-auto-commit cannot be used together");
+            return tool_usage_error(
+                "--auto-commit-interval and --no-auto-commit cannot be used together");
         if (o->has_commit_every && !o->no_auto_commit)
             return tool_usage_error("--commit-every goes with --no-auto-commit");
     } else {
         if (o->n_topics > 1)
-            return tool_usage_error("several -t need -g GROUP (without a group, one topic is read)");
+            return tool_usage_error(
+                "several -t need -g GROUP (without a group, one topic is read)");
         if (o->session_timeout_ms != 0 || has_auto_commit_interval || o->no_auto_commit ||
             o->has_commit_every)
-            return tool_usage_error("--session-timeout, --auto-commit-interval, --no-auto-commit and "
-                                    "--commit-every go with -g GROUP");
+            return tool_usage_error(
+                "--session-timeout, --auto-commit-interval, --no-auto-commit and "
+                "--commit-every go with -g GROUP");
     }
     if (!tool_brokers(brokers_arg, o->brokers, sizeof(o->brokers)))
         return TOOL_EXIT_USAGE;

@@ -1,4 +1,4 @@
-/* raftmq-admin: create, delete, list and describe topics, show the cluster's Raft groups, and list, describe and reset consumer groups. */
+/* raftmq-admin: manages topics and consumer groups, and shows the cluster's Raft groups. */
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -764,8 +764,8 @@ static int group_fetch_view(struct wire_client *c, const struct admin_opts *o, c
     struct wire_frame req, resp;
     memset(&req, 0, sizeof(req));
     req.type = WIRE_DESCRIBE_GROUP;
-    req.body.describe_group_req.group = (struct wire_bytes){(const uint8_t *)group,
-                                                            (uint32_t)strlen(group)};
+    req.body.describe_group_req.group =
+        (struct wire_bytes){(const uint8_t *)group, (uint32_t)strlen(group)};
     if (group_request(c, o, &req, &resp, "describe group") != TOOL_EXIT_OK)
         return TOOL_EXIT_FAILED;
     if (resp.error != WIRE_OK) {
@@ -792,20 +792,23 @@ static int group_fetch_view(struct wire_client *c, const struct admin_opts *o, c
         mv->owned = m->owned.count;
         mv->topics = m->topics.count;
         for (uint32_t k = 0; k < m->assigned.count; k++) {
-            struct group_part *gp = group_part(v, m->assigned.items[k].topic, m->assigned.items[k].partition);
+            struct group_part *gp =
+                group_part(v, m->assigned.items[k].topic, m->assigned.items[k].partition);
             if (gp == NULL)
                 goto oom;
             gp->target = (int)i;
         }
         for (uint32_t k = 0; k < m->owned.count; k++) {
-            struct group_part *gp = group_part(v, m->owned.items[k].topic, m->owned.items[k].partition);
+            struct group_part *gp =
+                group_part(v, m->owned.items[k].topic, m->owned.items[k].partition);
             if (gp == NULL)
                 goto oom;
             gp->owner = (int)i;
         }
     }
     for (uint32_t i = 0; i < d->offsets.count; i++) {
-        struct group_part *gp = group_part(v, d->offsets.items[i].topic, d->offsets.items[i].partition);
+        struct group_part *gp =
+            group_part(v, d->offsets.items[i].topic, d->offsets.items[i].partition);
         if (gp == NULL)
             goto oom;
         gp->committed = d->offsets.items[i].offset;
@@ -821,12 +824,14 @@ oom:
 
 /* LIST_OFFSETS of a partition (spec -2 earliest, -1 latest); -1 when it cannot be had. */
 static int64_t list_offset(struct wire_client *c, const struct admin_opts *o, const char *topic,
-                           uint32_t partition, int64_t spec, int64_t deadline, char *why, size_t cap)
+                           uint32_t partition, int64_t spec, int64_t deadline, char *why,
+                           size_t cap)
 {
     struct wire_frame req, resp;
     memset(&req, 0, sizeof(req));
     req.type = WIRE_LIST_OFFSETS;
-    req.body.list_offsets_req.topic = (struct wire_bytes){(const uint8_t *)topic, (uint32_t)strlen(topic)};
+    req.body.list_offsets_req.topic =
+        (struct wire_bytes){(const uint8_t *)topic, (uint32_t)strlen(topic)};
     req.body.list_offsets_req.partition = partition;
     req.body.list_offsets_req.spec = spec;
     (void)o;
@@ -867,8 +872,8 @@ static int group_describe(struct wire_client *c, const struct admin_opts *o, con
     unsigned unknown_ends = 0;
     char why[512] = "";
     for (uint32_t i = 0; i < v.part_count; i++) {
-        v.parts[i].end = list_offset(c, o, v.parts[i].topic, v.parts[i].partition, -1, deadline, why,
-                                     sizeof(why));
+        v.parts[i].end = list_offset(c, o, v.parts[i].topic, v.parts[i].partition, -1, deadline,
+                                     why, sizeof(why));
         unknown_ends += v.parts[i].end < 0;
     }
     if (o->json) {
@@ -884,16 +889,18 @@ static int group_describe(struct wire_client *c, const struct admin_opts *o, con
             printf(",\"client_id\":");
             tool_json_string(stdout, m->client_id, strlen(m->client_id));
             printf(",\"generation\":%" PRIu64 ",\"session_timeout_ms\":%" PRIu32
-                   ",\"last_heard_ms_ago\":%" PRIu32 ",\"assigned\":%" PRIu32 ",\"owned\":%" PRIu32 "}",
-                   m->generation, m->session_timeout_ms, m->last_heard_ms_ago, m->assigned, m->owned);
+                   ",\"last_heard_ms_ago\":%" PRIu32 ",\"assigned\":%" PRIu32 ",\"owned\":%" PRIu32
+                   "}",
+                   m->generation, m->session_timeout_ms, m->last_heard_ms_ago, m->assigned,
+                   m->owned);
         }
         printf("],\"partitions\":[");
         for (uint32_t i = 0; i < v.part_count; i++) {
             const struct group_part *p = &v.parts[i];
             printf("%s{\"topic\":", i > 0 ? "," : "");
             tool_json_string(stdout, p->topic, strlen(p->topic));
-            printf(",\"partition\":%" PRIu32 ",\"committed\":%" PRId64 ",\"end\":%" PRId64, p->partition,
-                   p->committed, p->end);
+            printf(",\"partition\":%" PRIu32 ",\"committed\":%" PRId64 ",\"end\":%" PRId64,
+                   p->partition, p->committed, p->end);
             if (p->end >= 0)
                 printf(",\"lag\":%" PRId64, p->end - (p->committed >= 0 ? p->committed : 0));
             else
@@ -922,8 +929,8 @@ static int group_describe(struct wire_client *c, const struct admin_opts *o, con
                    "GENERATION", "LAST_HEARD_MS", "SESSION_MS", "ASSIGNED", "OWNED");
             for (uint32_t i = 0; i < v.member_count; i++) {
                 const struct group_member_view *m = &v.members[i];
-                printf("%-*s  %-*s  %10" PRIu64 "  %13" PRIu32 "  %10" PRIu32 "  %8" PRIu32 "  %5" PRIu32
-                       "\n",
+                printf("%-*s  %-*s  %10" PRIu64 "  %13" PRIu32 "  %10" PRIu32 "  %8" PRIu32
+                       "  %5" PRIu32 "\n",
                        idw, m->member_id, cw, m->client_id[0] != '\0' ? m->client_id : "-",
                        m->generation, m->last_heard_ms_ago, m->session_timeout_ms, m->assigned,
                        m->owned);
@@ -937,8 +944,8 @@ static int group_describe(struct wire_client *c, const struct admin_opts *o, con
                 if ((int)strlen(member_label(&v, v.parts[i].owner)) > ow)
                     ow = (int)strlen(member_label(&v, v.parts[i].owner));
             }
-            printf("\n%-*s  %9s  %12s  %12s  %12s  %-*s  %s\n", tw, "TOPIC", "PARTITION", "COMMITTED",
-                   "END", "LAG", ow, "OWNER", "ASSIGNED_TO");
+            printf("\n%-*s  %9s  %12s  %12s  %12s  %-*s  %s\n", tw, "TOPIC", "PARTITION",
+                   "COMMITTED", "END", "LAG", ow, "OWNER", "ASSIGNED_TO");
             for (uint32_t i = 0; i < v.part_count; i++) {
                 const struct group_part *p = &v.parts[i];
                 char committed[24], end[24], lag[24];
@@ -949,13 +956,14 @@ static int group_describe(struct wire_client *c, const struct admin_opts *o, con
                 if (p->end >= 0) {
                     snprintf(end, sizeof(end), "%" PRId64, p->end);
                     /* nothing committed: the whole partition is still to be read */
-                    snprintf(lag, sizeof(lag), "%" PRId64, p->end - (p->committed >= 0 ? p->committed : 0));
+                    snprintf(lag, sizeof(lag), "%" PRId64,
+                             p->end - (p->committed >= 0 ? p->committed : 0));
                 } else {
                     snprintf(end, sizeof(end), "?");
                     snprintf(lag, sizeof(lag), "?");
                 }
-                printf("%-*s  %9" PRIu32 "  %12s  %12s  %12s  %-*s  %s\n", tw, p->topic, p->partition,
-                       committed, end, lag, ow, member_label(&v, p->owner),
+                printf("%-*s  %9" PRIu32 "  %12s  %12s  %12s  %-*s  %s\n", tw, p->topic,
+                       p->partition, committed, end, lag, ow, member_label(&v, p->owner),
                        member_label(&v, p->target));
             }
         }
@@ -1000,7 +1008,8 @@ static int group_list(struct wire_client *c, const struct admin_opts *o)
             tool_json_string(stdout, g->group.ptr, g->group.len);
             printf(",\"state\":");
             tool_json_string(stdout, g->state.ptr, g->state.len);
-            printf(",\"members\":%" PRIu32 ",\"generation\":%" PRIu64 "}", g->members, g->generation);
+            printf(",\"members\":%" PRIu32 ",\"generation\":%" PRIu64 "}", g->members,
+                   g->generation);
         }
         printf("]}\n");
         return TOOL_EXIT_OK;
@@ -1049,7 +1058,8 @@ static int reset_commit(struct wire_client *c, const struct admin_opts *o, const
         uint32_t n = count - from < RESET_BATCH_ITEMS ? count - from : RESET_BATCH_ITEMS;
         for (uint32_t i = 0; i < n; i++) {
             const struct reset_item *it = &items[from + i];
-            po[i].topic = (struct wire_bytes){(const uint8_t *)it->topic, (uint32_t)strlen(it->topic)};
+            po[i].topic =
+                (struct wire_bytes){(const uint8_t *)it->topic, (uint32_t)strlen(it->topic)};
             po[i].partition = it->partition;
             po[i].offset = it->new_offset;
         }
@@ -1101,7 +1111,8 @@ static int group_reset(struct wire_client *c, const struct admin_opts *o, const 
     if (v.member_count > 0) {
         /* The coordinator refuses it too (GROUP_NOT_EMPTY); saying so here costs nothing. */
         tool_error("group %s has %" PRIu32 " member%s; stop %s before resetting it", group,
-                   v.member_count, v.member_count == 1 ? "" : "s", v.member_count == 1 ? "it" : "them");
+                   v.member_count, v.member_count == 1 ? "" : "s",
+                   v.member_count == 1 ? "it" : "them");
         goto done;
     }
     if (o->reset_topic != NULL) {
@@ -1151,12 +1162,14 @@ static int group_reset(struct wire_client *c, const struct admin_opts *o, const 
     for (uint32_t i = 0; i < count; i++) {
         struct reset_item *it = &items[i];
         char why[512];
-        int64_t earliest = list_offset(c, o, it->topic, it->partition, -2, deadline, why, sizeof(why));
-        int64_t latest = earliest >= 0 ? list_offset(c, o, it->topic, it->partition, -1, deadline, why,
-                                                     sizeof(why))
+        int64_t earliest =
+            list_offset(c, o, it->topic, it->partition, -2, deadline, why, sizeof(why));
+        int64_t latest = earliest >= 0 ? list_offset(c, o, it->topic, it->partition, -1, deadline,
+                                                     why, sizeof(why))
                                        : -1;
         if (earliest < 0 || latest < 0) {
-            tool_error("%s/%" PRIu32 ": cannot read its offsets: %s", it->topic, it->partition, why);
+            tool_error("%s/%" PRIu32 ": cannot read its offsets: %s", it->topic, it->partition,
+                       why);
             goto done;
         }
         if (o->reset_to == RESET_TO_EARLIEST)
@@ -1186,8 +1199,9 @@ static int group_reset(struct wire_client *c, const struct admin_opts *o, const 
             snprintf(old, sizeof(old), "%" PRId64, items[i].old_offset);
         else
             snprintf(old, sizeof(old), "-");
-        printf("%-*s  %9" PRIu32 "  %12s  %12" PRId64 "%s\n", tw, items[i].topic, items[i].partition,
-               old, items[i].new_offset, items[i].clamped ? "  (out of range: moved to the nearest end)" : "");
+        printf("%-*s  %9" PRIu32 "  %12s  %12" PRId64 "%s\n", tw, items[i].topic,
+               items[i].partition, old, items[i].new_offset,
+               items[i].clamped ? "  (out of range: moved to the nearest end)" : "");
     }
     result = TOOL_EXIT_OK;
     goto done;
@@ -1322,8 +1336,9 @@ int main(int argc, char **argv)
         return TOOL_EXIT_OK;
     }
     if (nargs == 0)
-        return tool_usage_error("no command given (topic create|delete|list|describe, cluster status, "
-                                "group list|describe|reset)");
+        return tool_usage_error(
+            "no command given (topic create|delete|list|describe, cluster status, "
+            "group list|describe|reset)");
 
     enum {
         CMD_CREATE,
@@ -1370,15 +1385,17 @@ int main(int argc, char **argv)
                                 nargs >= 2 ? args[1] : "");
     }
     if (nargs < want_args)
-        return tool_usage_error("'%s %s' needs a %s name", args[0], args[1], group_cmd ? "group" : "topic");
+        return tool_usage_error("'%s %s' needs a %s name", args[0], args[1],
+                                group_cmd ? "group" : "topic");
     if (nargs > want_args)
         return tool_usage_error("unexpected argument '%s'", args[want_args]);
     if (want_args == 3) {
         name = args[2];
         if (group_cmd && !wire_topic_name_valid(name, strlen(name)))
-            return tool_usage_error("invalid group name '%s' (1..%u characters of A-Z a-z 0-9 . _ -, "
-                                    "not '.' or '..')",
-                                    name, WIRE_GROUP_NAME_BYTES_MAX);
+            return tool_usage_error(
+                "invalid group name '%s' (1..%u characters of A-Z a-z 0-9 . _ -, "
+                "not '.' or '..')",
+                name, WIRE_GROUP_NAME_BYTES_MAX);
         if (!group_cmd && !tool_check_topic_name(name))
             return TOOL_EXIT_USAGE;
     }

@@ -213,8 +213,8 @@ static int commit_now(struct member *m)
     return rc;
 }
 
-static void on_assigned(raftmq_consumer *c, const struct raftmq_topic_partition *parts, size_t count,
-                        bool lost, void *opaque)
+static void on_assigned(raftmq_consumer *c, const struct raftmq_topic_partition *parts,
+                        size_t count, bool lost, void *opaque)
 {
     (void)c;
     (void)lost;
@@ -324,8 +324,8 @@ static int cmd_run(struct run_opts *o)
         struct raftmq_record r;
         rc = raftmq_consumer_poll(m.c, 100, &r);
         if (rc == RAFTMQ_OK) {
-            log_line(&m, "REC %s %" PRId32 " %" PRId64 " %" PRId64 " %" PRId64, r.topic, r.partition,
-                     r.offset, wire_mono_ns(), record_id(&r));
+            log_line(&m, "REC %s %" PRId32 " %" PRId64 " %" PRId64 " %" PRId64, r.topic,
+                     r.partition, r.offset, wire_mono_ns(), record_id(&r));
             processed++;
             since_commit++;
             if (o->delay_ms > 0)
@@ -432,13 +432,13 @@ static void load_logs(struct logs *L)
             if (sscanf(line, "ASSIGN %200s %" SCNu32 " %" SCNd64, topic, &p, &a) == 3) {
                 e.kind = EV_ASSIGN;
                 e.ns = a;
-            } else if (sscanf(line, "REVOKE %200s %" SCNu32 " %" SCNd64 " %d", topic, &p, &a, &lost) ==
-                       4) {
+            } else if (sscanf(line, "REVOKE %200s %" SCNu32 " %" SCNd64 " %d", topic, &p, &a,
+                              &lost) == 4) {
                 e.kind = EV_REVOKE;
                 e.ns = a;
                 e.lost = lost != 0;
-            } else if (sscanf(line, "REC %200s %" SCNu32 " %" SCNd64 " %" SCNd64 " %" SCNd64, topic, &p,
-                              &a, &b, &c) == 5) {
+            } else if (sscanf(line, "REC %200s %" SCNu32 " %" SCNd64 " %" SCNd64 " %" SCNd64, topic,
+                              &p, &a, &b, &c) == 5) {
                 e.kind = EV_REC;
                 e.offset = a;
                 e.ns = b;
@@ -589,7 +589,8 @@ static struct part_seen *count_processing(struct logs *L)
     for (size_t k = 0; k < L->n_ev;) {
         size_t end = k;
         int64_t last_commit = -1;
-        while (end < L->n_ev && same_part(&L->ev[end], &L->ev[k]) && L->ev[end].log == L->ev[k].log) {
+        while (end < L->n_ev && same_part(&L->ev[end], &L->ev[k]) &&
+               L->ev[end].log == L->ev[k].log) {
             if (L->ev[end].kind == EV_COMMIT && L->ev[end].offset > last_commit)
                 last_commit = L->ev[end].offset;
             end++;
@@ -621,11 +622,13 @@ static size_t missing_acks(struct logs *L, const struct testacks *acks, struct p
         struct seen *s = seen_at(&t[part_key(&probe)], (int64_t)a->offset);
         if (s->count == 0) {
             if (report && missing < 5)
-                failf("record id %" PRIu64 " (%s/%" PRIu32 " offset %" PRIu64 ") was never processed",
+                failf("record id %" PRIu64 " (%s/%" PRIu32 " offset %" PRIu64
+                      ") was never processed",
                       a->id, acks->header.topic, a->partition, a->offset);
             missing++;
         } else if (report && s->id != (int64_t)a->id) {
-            failf("%s/%" PRIu32 " offset %" PRIu64 ": processed id %" PRId64 ", acknowledged id %" PRIu64,
+            failf("%s/%" PRIu32 " offset %" PRIu64 ": processed id %" PRId64
+                  ", acknowledged id %" PRIu64,
                   acks->header.topic, a->partition, a->offset, s->id, a->id);
         }
     }
@@ -696,7 +699,8 @@ static void check_overlaps(struct logs *L)
             }
             if (e->kind == EV_ASSIGN) {
                 if (open_from >= 0)
-                    failf("%s: %s/%" PRIu32 " assigned twice without a revoke", L->path[lg], tname, p);
+                    failf("%s: %s/%" PRIu32 " assigned twice without a revoke", L->path[lg], tname,
+                          p);
                 open_from = e->ns;
             } else if (e->kind == EV_REVOKE) {
                 if (open_from < 0) {
@@ -706,8 +710,8 @@ static void check_overlaps(struct logs *L)
                 iv[n++] = (struct interval){lg, open_from, e->ns};
                 open_from = -1;
             } else if (e->kind == EV_REC && open_from < 0) {
-                failf("%s: %s/%" PRIu32 " offset %" PRId64 " processed while not assigned", L->path[lg],
-                      tname, p, e->offset);
+                failf("%s: %s/%" PRIu32 " offset %" PRId64 " processed while not assigned",
+                      L->path[lg], tname, p, e->offset);
             }
         }
         if (open_from >= 0)
@@ -777,7 +781,8 @@ static void check_commits(struct logs *L, const char *expect_path)
         int64_t high = -1;
         for (size_t i = 0; i < n; i++) {
             if (commits[i]->offset < high)
-                failf("%s/%" PRIu32 ": committed offset went back from %" PRId64 " to %" PRId64 " (%s)",
+                failf("%s/%" PRIu32 ": committed offset went back from %" PRId64 " to %" PRId64
+                      " (%s)",
                       L->topic[first->topic], first->partition, high, commits[i]->offset,
                       L->path[commits[i]->log]);
             if (commits[i]->offset > high)
@@ -800,7 +805,8 @@ static void check_commits(struct logs *L, const char *expect_path)
         struct event probe = {.topic = topic_index(L, topic), .partition = p};
         int64_t last = -1;
         for (size_t k = 0; k < L->n_ev; k++) {
-            if (L->ev[k].kind == EV_COMMIT && same_part(&L->ev[k], &probe) && L->ev[k].offset > last)
+            if (L->ev[k].kind == EV_COMMIT && same_part(&L->ev[k], &probe) &&
+                L->ev[k].offset > last)
                 last = L->ev[k].offset;
         }
         if (last != off)
@@ -817,7 +823,8 @@ static void check_commits(struct logs *L, const char *expect_path)
 
 static bool log_lives_through(const struct logs *L, uint32_t lg, int64_t to)
 {
-    return !(L->kill_ns[lg] != 0 && L->kill_ns[lg] <= to) && !(L->end_ns[lg] != 0 && L->end_ns[lg] <= to);
+    return !(L->kill_ns[lg] != 0 && L->kill_ns[lg] <= to) &&
+           !(L->end_ns[lg] != 0 && L->end_ns[lg] <= to);
 }
 
 /* (5) In [from, to] nothing is revoked and every owned partition keeps being consumed. */
@@ -854,7 +861,8 @@ static void check_quiet(struct logs *L, int64_t from, int64_t to)
                 continue;
             owned_checked++;
             if (!consumed)
-                failf("%s: %s/%" PRIu32 " was owned at %" PRId64 " but no record of it was processed until %" PRId64,
+                failf("%s: %s/%" PRIu32 " was owned at %" PRId64
+                      " but no record of it was processed until %" PRId64,
                       L->path[lg], L->topic[a->topic], a->partition, from, to);
         }
     }
@@ -1020,7 +1028,8 @@ static int join(struct wire_env *w, struct member_state *m, const char *client_i
     const struct wire_join_group_resp *jr = &resp.body.join_group_resp;
     snprintf(m->id, sizeof(m->id), "%.*s", (int)jr->member_id.len, (const char *)jr->member_id.ptr);
     copy_assignment(m, jr->generation, jr->assigned.items, jr->assigned.count);
-    printf("joined %s: member %s, generation %" PRIu64 ", %" PRIu32 " assigned, %" PRIu32 " pending\n",
+    printf("joined %s: member %s, generation %" PRIu64 ", %" PRIu32 " assigned, %" PRIu32
+           " pending\n",
            client_id, m->id, m->generation, m->n_assigned, jr->pending);
     return rc;
 }
@@ -1119,8 +1128,8 @@ static void expect_committed(struct wire_env *w, uint32_t partition, int64_t wan
 {
     int64_t got = fetch_committed(w, partition);
     if (got != want)
-        failf("%s: %s/%" PRIu32 " committed %" PRId64 ", expected %" PRId64, when, w->topic, partition,
-              got, want);
+        failf("%s: %s/%" PRIu32 " committed %" PRId64 ", expected %" PRId64, when, w->topic,
+              partition, got, want);
     else
         printf("ok: %s: %s/%" PRIu32 " committed %" PRId64 "\n", when, w->topic, partition, got);
 }
@@ -1202,7 +1211,8 @@ static int cmd_errors(const char *brokers, const char *group, const char *topic)
         goto out;
     sync_owned(&w, &m1, both, 2);
     if (m1.generation <= old_generation)
-        failf("the generation did not move after a second member joined (%" PRIu64 " -> %" PRIu64 ")",
+        failf("the generation did not move after a second member joined (%" PRIu64 " -> %" PRIu64
+              ")",
               old_generation, m1.generation);
     rc = commit(&w, m1.id, old_generation, false, c10, 2, msg, sizeof(msg));
     expect("commit with a stale generation", rc, WIRE_ERR_ILLEGAL_GENERATION, msg);
