@@ -14,7 +14,9 @@
 #      offsets; describe of an unknown group fails;
 #   4. raftmq-consume -g: -c N commits N records and exits 0, a second one
 #      started afterwards goes on from there, SIGINT leaves (revoked on
-#      stderr), commits and exits 0; the records are printed once in all.
+#      stderr), commits and exits 0; the records are printed once in all;
+#   5. meanwhile a member whose handler takes 4 s a record (session timeout
+#      3 s) keeps its partitions: never expelled, nothing lost.
 # Environment: see lib.sh; RAFTMQ_GROUP_CHECK, RAFTMQ_ADMIN, RAFTMQ_CONSUME.
 . "$(dirname "$0")/lib.sh"
 
@@ -124,7 +126,12 @@ wait_exit "$member" 60 || fail "the second member did not process 190 records wi
 first=$(awk '$1 == "REC" && !($3 in seen) { seen[$3] = $4 } END { print seen[0], seen[1] }' "$TC_TMP/member2.log")
 [ "$first" = "5 5" ] || fail "after reset --to 5 the member started at '$first', expected '5 5'"
 
-# ---- 4. raftmq-consume -g ------------------------------------------------------------------
+# ---- 4. raftmq-consume -g (while a slow member runs next to it) -------------------------------
+# A handler slower than the session timeout (4 s a record, 3 s session) must not
+# get its member expelled: the library heartbeats from its own thread.
+start_bg slow "$CHECK_BIN" run -b "$BROKERS" -g slow-group -t errs --log "$TC_TMP/slow.log" \
+    --no-auto-commit --session-timeout 3000 --delay-ms 4000 --records 3
+slow=$TC_LAST_PID
 "$CONSUME" -b "$BROKERS" -g tool-group -t errs -c 50 -f '%p:%o\n' --timeout 20000 \
     >"$TC_TMP/consume1.txt" 2>"$TC_TMP/consume1.err"
 status=$?
@@ -151,5 +158,13 @@ total=$(cat "$TC_TMP/consume1.txt" "$TC_TMP/consume2.out" | grep '^[01]:' | sort
 [ "$total" = 200 ] || fail "raftmq-consume -g printed $total distinct records, expected 200"
 committed=$(admin group describe tool-group | awk '$1 == "errs" && $3 != "-" { s += $3 } END { print s + 0 }')
 [ "$committed" = 200 ] || fail "after SIGINT the group committed $committed records, expected 200"
+
+wait_exit "$slow" 60 || fail "the slow member did not finish 3 records within 60 s"
+[ "$TC_STATUS" = 0 ] || fail "the slow member exited with $TC_STATUS"
+[ "$(grep -c '^REC' "$TC_TMP/slow.log")" = 3 ] || fail "the slow member processed $(grep -c '^REC' "$TC_TMP/slow.log") records, expected 3"
+[ "$(grep -c '^ASSIGN' "$TC_TMP/slow.log")" = 2 ] ||
+    fail "the slow member was assigned partitions more than once (expelled?): $(grep -v '^REC\|^COMMIT' "$TC_TMP/slow.log")"
+grep -q '^REVOKE .* 1$' "$TC_TMP/slow.log" && fail "the slow member lost its partitions (expelled while its handler ran)"
+grep -q "slow-group.*expired" "$TC_TMP"/broker*.log && fail "the coordinator expired the slow member"
 
 pass
