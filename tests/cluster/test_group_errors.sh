@@ -15,6 +15,7 @@
 #   4. raftmq-consume -g: -c N commits N records and exits 0, a second one
 #      started afterwards goes on from there, SIGINT leaves (revoked on
 #      stderr), commits and exits 0; the records are printed once in all;
+#      an unknown topic is an error (exit 1);
 #   5. meanwhile a member whose handler takes 4 s a record (session timeout
 #      3 s) keeps its partitions: never expelled, nothing lost.
 # Environment: see lib.sh; RAFTMQ_GROUP_CHECK, RAFTMQ_ADMIN, RAFTMQ_CONSUME.
@@ -141,6 +142,11 @@ grep -q "assigned errs/0 errs/1\|assigned errs/1 errs/0" "$TC_TMP/consume1.err" 
     fail "raftmq-consume -g did not report its assignment: $(cat "$TC_TMP/consume1.err")"
 committed=$(admin group describe tool-group | awk '$1 == "errs" && $3 != "-" { s += $3 } END { print s + 0 }')
 [ "$committed" = 50 ] || fail "after -c 50 the group committed $committed records, expected 50"
+
+out=$("$CONSUME" -b "$BROKERS" -g tool-group -t errs -t no-such-topic --timeout 5000 2>&1 </dev/null)
+status=$?
+[ "$status" = 1 ] || fail "raftmq-consume -g with an unknown topic: exit $status, expected 1"
+grep -q "unknown topic 'no-such-topic'" <<<"$out" || fail "raftmq-consume -g with an unknown topic says: $out"
 
 start_bg consume2 "$CONSUME" -b "$BROKERS" -g tool-group -t errs -f '%p:%o\n' --no-auto-commit \
     --commit-every 10 --session-timeout 6000
