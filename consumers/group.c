@@ -699,21 +699,24 @@ static bool wait_next_sync(struct group *g, uint64_t syncs_before, int64_t deadl
     return synced;
 }
 
-/* Every partition of `offsets` is still in the coordinator's last assignment. */
-static bool still_assigned(struct group *g, const struct tplist *offsets)
+/*
+ * Every partition of `offsets` is still owned (not released: a partition
+ * being revoked is still owned until its commit is over, and the
+ * coordinator accepts commits of what the member last said it owns).
+ */
+static bool still_owned(const struct group *g, const struct tplist *offsets)
 {
-    pthread_mutex_lock(&g->mu);
-    bool all = true;
-    for (uint32_t i = 0; all && i < offsets->count; i++)
-        all = tplist_find(&g->assigned, offsets->items[i].topic, offsets->items[i].partition) >= 0;
-    pthread_mutex_unlock(&g->mu);
-    return all;
+    for (uint32_t i = 0; i < offsets->count; i++) {
+        if (tplist_find(&g->owned, offsets->items[i].topic, offsets->items[i].partition) < 0)
+            return false;
+    }
+    return true;
 }
 
 /*
  * Commits the moved positions of owned partitions (those in `only`, if
  * given), waiting until `deadline`. ILLEGAL_GENERATION / UNKNOWN_MEMBER are
- * retried once after the thread's next SYNC if the partitions are still assigned.
+ * retried once after the thread's next SYNC if the partitions are still owned.
  */
 static int commit_sync(raftmq_consumer *c, struct group *g, const struct tplist *only, int64_t deadline)
 {
@@ -764,7 +767,7 @@ static int commit_sync(raftmq_consumer *c, struct group *g, const struct tplist 
         resp_error_text(&resp, why, sizeof(why));
         rc = rmq_consumer_fail(c, (int)resp.error, "group '%s': OFFSET_COMMIT: %s", g->name, why);
         if ((resp.error == WIRE_ERR_ILLEGAL_GENERATION || resp.error == WIRE_ERR_UNKNOWN_MEMBER) &&
-            attempt == 0 && wait_next_sync(g, syncs, deadline) && still_assigned(g, &offsets))
+            attempt == 0 && wait_next_sync(g, syncs, deadline) && still_owned(g, &offsets))
             continue;
         break;
     }
@@ -1108,7 +1111,7 @@ void rmq_group_after_network(raftmq_consumer *c, struct group *g)
             pthread_mutex_lock(&g->mu);
             bool synced = g->syncs != a->wait_syncs;
             pthread_mutex_unlock(&g->mu);
-            if (synced && still_assigned(g, &a->offsets)) {
+            if (synced && still_owned(g, &a->offsets)) {
                 a->waiting_sync = false;
                 if (!async_send(c, g))
                     a->resend_at_ms = now + GROUP_ASYNC_BACKOFF_MS;

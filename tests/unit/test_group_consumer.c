@@ -568,6 +568,36 @@ START_TEST(a_revoked_partition_is_committed_before_it_is_released)
 }
 END_TEST
 
+/* A revoke whose commit is refused still gives the partition up (the failure is in last_error). */
+START_TEST(a_refused_revoke_commit_still_releases_the_partition)
+{
+    struct gfake f;
+    gf_start(&f);
+    struct app a;
+    raftmq_consumer *c = group_consumer(&f, &a, false, 3000);
+    POLL_UNTIL(c, &a, a.next[1] >= 3 && gf_find(&f, 0, "SYNC owned=t/0,t/1") >= 0);
+    pthread_mutex_lock(&f.mu);
+    f.commit_error = WIRE_ERR_ILLEGAL_GENERATION;
+    f.target[1] = false;
+    f.generation = 2;
+    int commits = f.commits;
+    pthread_mutex_unlock(&f.mu);
+    POLL_UNTIL(c, &a, a.revoked_calls == 1 && gf_find_exact(&f, 0, "SYNC owned=t/0") >= 0);
+    ck_assert_str_eq(a.revoked, "t/1");
+    pthread_mutex_lock(&f.mu);
+    ck_assert_int_eq(f.commits, commits + 2); /* refused, retried once after a SYNC, refused */
+    ck_assert_int_eq(f.committed[1], -1);
+    f.commit_error = 0;
+    pthread_mutex_unlock(&f.mu);
+    size_t n = 0;
+    ck_assert_int_eq(raftmq_consumer_assignment(c, NULL, &n), RAFTMQ_OK);
+    ck_assert_uint_eq(n, 1);
+    POLL_UNTIL(c, &a, a.next[0] == GF_RECORDS);
+    raftmq_consumer_close(c);
+    gf_stop(&f);
+}
+END_TEST
+
 START_TEST(auto_commit_sends_the_positions)
 {
     struct gfake f;
@@ -842,6 +872,7 @@ Suite *group_consumer_suite(void)
     tc = tcase_create("fake_coordinator");
     tcase_add_test(tc, subscribe_starts_assigned_partitions_at_the_committed_offset);
     tcase_add_test(tc, a_revoked_partition_is_committed_before_it_is_released);
+    tcase_add_test(tc, a_refused_revoke_commit_still_releases_the_partition);
     tcase_add_test(tc, auto_commit_sends_the_positions);
     tcase_add_test(tc, a_sync_commit_returns_the_coordinators_error);
     tcase_add_test(tc, an_expelled_member_joins_again_declaring_what_it_owns);
