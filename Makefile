@@ -490,6 +490,24 @@ test-build: $(TST)/bin/raftmq-consumer-check
 cluster-test: $(TST)/bin/raftmq-consumer-check $(BIN)/raftmq-consume $(BIN)/raftmq-produce
 # ---- end consumer ---------------------------------------------------------------
 
+# ---- consumer groups: raftmq-group-check (tests/cluster/test_group_*.sh) ---------
+# One group member on libraftmq that logs its assignments, records and commits,
+# the checker of those logs, and wire-level checks of the group requests. A
+# test tool: release build with `make build`, sanitizer build with
+# `make test-build` (the cluster tests prefer it).
+GROUP_CHECK := $(BIN)/raftmq-group-check
+GROUP_CHECK_TEST := $(TST)/bin/raftmq-group-check
+$(GROUP_CHECK): $(REL)/obj/tests/cluster/group_check.o $(CLUSTER_COMMON_SRC:%.c=$(REL)/obj/%.o) \
+                $(CLIENT_LIB)
+	$(call link_tool,$(RELEASE_CFLAGS))
+$(GROUP_CHECK_TEST): $(TST)/obj/tests/cluster/group_check.o \
+                     $(CLUSTER_COMMON_SRC:%.c=$(TST)/obj/%.o) $(CLIENT_LIB_TEST)
+	$(call link_tool,$(TEST_CFLAGS))
+build: $(GROUP_CHECK)
+test-build: $(GROUP_CHECK_TEST)
+cluster-test: $(GROUP_CHECK_TEST) $(BIN)/raftmq-admin $(BIN)/raftmq-consume
+# ---- end consumer groups ------------------------------------------------------------
+
 # ---- fault-injection suite (tests/faults/, docs/testing.md) -----------------------
 # raftmq-faults runs real brokers under kills, pauses, partitions, restarts and
 # power losses and checks the history (tests/faults/checker.c). `make test`
