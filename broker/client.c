@@ -116,17 +116,11 @@ static void dispatch(struct broker *b, const struct client_ref *c, const struct 
     case WIRE_CLUSTER_STATUS:
         control_cluster_status(b, c);
         break;
-    case WIRE_OFFSET_COMMIT:
-    case WIRE_OFFSET_FETCH:
-    case WIRE_JOIN_GROUP:
-    case WIRE_SYNC_GROUP:
-    case WIRE_HEARTBEAT:
-    case WIRE_LEAVE_GROUP:
-    case WIRE_LIST_GROUPS:
-    case WIRE_DESCRIBE_GROUP:
-        coord_request(b, c, f);
-        break;
     default: {
+        if (wire_type_is_group_request(f->type)) {
+            coord_request(b, c, f);
+            break;
+        }
         char msg[128];
         snprintf(msg, sizeof msg, "%s (type %u) is not a client request",
                  wire_type_name(f->type), f->type);

@@ -1033,23 +1033,9 @@ static bool request_partition(const struct wire_frame *req, struct wire_bytes *t
 
 static bool request_to_controller(uint32_t type)
 {
-    switch (type) {
-    case WIRE_CREATE_TOPIC:
-    case WIRE_DELETE_TOPIC:
-    case WIRE_INIT_PRODUCER_ID:
     /* The controller is every group's coordinator (docs/protocol.md, "Consumer groups"). */
-    case WIRE_OFFSET_COMMIT:
-    case WIRE_OFFSET_FETCH:
-    case WIRE_JOIN_GROUP:
-    case WIRE_SYNC_GROUP:
-    case WIRE_HEARTBEAT:
-    case WIRE_LEAVE_GROUP:
-    case WIRE_LIST_GROUPS:
-    case WIRE_DESCRIBE_GROUP:
-        return true;
-    default:
-        return false;
-    }
+    return type == WIRE_CREATE_TOPIC || type == WIRE_DELETE_TOPIC ||
+           type == WIRE_INIT_PRODUCER_ID || wire_type_is_group_request(type);
 }
 
 /* The next address to try for a request any broker answers (round robin). */

@@ -123,6 +123,12 @@ static inline bool wire_type_is_response(uint32_t type)
 {
     return (type & WIRE_RESPONSE_BIT) != 0;
 }
+/* OFFSET_COMMIT .. DESCRIBE_GROUP: the requests every group's coordinator (the controller) answers. */
+static inline bool wire_type_is_group_request(uint32_t type)
+{
+    return type >= WIRE_OFFSET_COMMIT && type <= WIRE_DESCRIBE_GROUP;
+}
+
 /* "PRODUCE", "PRODUCE_RESP", or "UNKNOWN". */
 const char *wire_type_name(uint32_t type);
 

@@ -364,7 +364,8 @@
  * Frame types: M(NAME, number, request struct, response struct). The
  * response to type N has type N | WIRE_RESPONSE_BIT. `empty` is a body with
  * no fields (an empty array). Numbers are part of the protocol: never reuse.
- *   1..31   client requests
+ *   1..31   client requests (9..16: the consumer-group requests, kept
+ *           contiguous for wire_type_is_group_request)
  *   32..63  peer (broker-to-broker) messages
  * One-way messages (WIRE_ONE_WAY_MESSAGES) have no response: their
  * response type number is reserved and no decoder accepts it.
