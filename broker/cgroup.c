@@ -812,8 +812,9 @@ int cg_check_commit(const struct cg_registry *r, const char *group, size_t group
             return WIRE_ERR_INVALID_REQUEST;
         }
         if (g != NULL && g->n_members != 0) {
-            snprintf(why, why_cap, "group %s has %u active members; only they may commit (stop them "
-                     "first)", g->name, g->n_members);
+            snprintf(why, why_cap, "group %s has %u active member%s; only %s may commit (stop %s "
+                     "first)", g->name, g->n_members, g->n_members == 1 ? "" : "s",
+                     g->n_members == 1 ? "it" : "they", g->n_members == 1 ? "it" : "them");
             return WIRE_ERR_GROUP_NOT_EMPTY;
         }
         return WIRE_OK;
