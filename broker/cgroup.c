@@ -462,6 +462,10 @@ static int validate_join(const struct cg_registry *r, const struct cg_join *j, c
                  WIRE_CLIENT_ID_BYTES_MAX);
         return WIRE_ERR_INVALID_REQUEST;
     }
+    if (j->instance_id_len > WIRE_MEMBER_ID_BYTES_MAX) {
+        snprintf(why, why_cap, "instance_id must be at most %u bytes", WIRE_MEMBER_ID_BYTES_MAX);
+        return WIRE_ERR_INVALID_REQUEST;
+    }
     if (j->n_topics == 0 || j->n_topics > WIRE_GROUP_TOPICS_MAX) {
         snprintf(why, why_cap, "a member subscribes to 1..%u topics, not %u", WIRE_GROUP_TOPICS_MAX,
                  j->n_topics);
@@ -538,6 +542,8 @@ static struct cg_member *member_create(struct cg_registry *r, const struct cg_jo
     snprintf(m->id, sizeof m->id, "%" PRIu32 "-%" PRIu64 "-%" PRIu64, r->node_id, r->term,
              r->member_counter);
     memcpy(m->client_id, j->client_id, j->client_id_len);
+    if (j->instance_id_len > 0)
+        memcpy(m->instance_id, j->instance_id, j->instance_id_len);
     m->topics = calloc(j->n_topics, sizeof(*m->topics));
     if (m->topics == NULL)
         goto fail;
@@ -619,6 +625,18 @@ static void detach_member(struct cg_group *g, struct cg_member *m)
         }
 }
 
+/* The member a repeated JOIN (same instance id) created, or NULL. */
+static struct cg_member *repeated_join(const struct cg_group *g, const struct cg_join *j)
+{
+    if (g == NULL || j->instance_id_len == 0)
+        return NULL;
+    for (uint32_t i = 0; i < g->n_members; i++)
+        if (strlen(g->members[i]->instance_id) == j->instance_id_len &&
+            memcmp(g->members[i]->instance_id, j->instance_id, j->instance_id_len) == 0)
+            return g->members[i];
+    return NULL;
+}
+
 int cg_join(struct cg_registry *r, const struct cg_join *j, uint64_t now_ms, struct cg_member **out,
             char *why, size_t why_cap)
 {
@@ -627,6 +645,16 @@ int cg_join(struct cg_registry *r, const struct cg_join *j, uint64_t now_ms, str
     if (rc != WIRE_OK)
         return rc;
     struct cg_group *g = cg_group_find(r, j->group, j->group_len);
+    struct cg_member *again = repeated_join(g, j);
+    if (again != NULL) {
+        again->last_heard_ms = now_ms;
+        if (tell(g, again, now_ms) != WIRE_OK) {
+            snprintf(why, why_cap, "out of memory");
+            return WIRE_ERR_UNKNOWN;
+        }
+        *out = again;
+        return WIRE_OK;
+    }
     bool created = g == NULL;
     if (created && (g = group_create(r, j, now_ms)) == NULL)
         goto oom;

@@ -56,6 +56,7 @@ struct cg_topics {
 struct cg_member {
     char id[WIRE_MEMBER_ID_BYTES_MAX + 1];
     char client_id[WIRE_CLIENT_ID_BYTES_MAX + 1];
+    char instance_id[WIRE_MEMBER_ID_BYTES_MAX + 1]; /* the client's, from JOIN; "" if none */
     char **topics; /* subscription: n_topics NUL-terminated names, as joined */
     uint32_t n_topics;
     uint32_t session_timeout_ms;
@@ -126,6 +127,8 @@ struct cg_join {
     size_t group_len;
     const char *client_id;
     size_t client_id_len;
+    const char *instance_id; /* "" or the client's random id for its subscription */
+    size_t instance_id_len;
     const char *const *topics; /* names, each topic_lens[i] bytes */
     const size_t *topic_lens;
     uint32_t n_topics;
@@ -137,7 +140,9 @@ struct cg_join {
 
 /*
  * JOIN: validates (group and topic names, counts, session timeout, limits),
- * creates the member, accepts the claims no other member holds (owned or
+ * and, when a member of the group already has this non-empty instance_id (a
+ * JOIN repeated because its answer was lost), answers with that member as
+ * it is (last_heard := now) instead of creating a second one. Otherwise creates the member, accepts the claims no other member holds (owned or
  * told; they become its owned and initial target, and leave any other
  * member's target), rebalances. Returns WIRE_OK
  * with *out the new member, or INVALID_REQUEST / INVALID_TOPIC_NAME /

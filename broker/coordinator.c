@@ -291,6 +291,7 @@ static void join_group(struct broker *b, const struct client_ref *c, const struc
     struct cg_join j = {
         .group = (const char *)req->group.ptr, .group_len = req->group.len,
         .client_id = (const char *)req->client_id.ptr, .client_id_len = req->client_id.len,
+        .instance_id = (const char *)req->instance_id.ptr, .instance_id_len = req->instance_id.len,
         .topics = names, .topic_lens = lens, .n_topics = n_topics,
         .owned = owned, .n_owned = n_owned,
         .session_timeout_ms = req->session_timeout_ms,

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "consumers/consumer_internal.h"
@@ -87,6 +88,9 @@ struct group {
     raftmq_consumer *c;
     char name[WIRE_GROUP_NAME_BYTES_MAX + 1];
     char client_id[WIRE_CLIENT_ID_BYTES_MAX + 1];
+    /* Random, one per subscription: a JOIN repeated after its answer was lost
+     * (a timeout) gets the member the first one created, not a second one. */
+    char instance_id[33];
     char **topics;
     uint32_t topic_count;
     struct raftmq_group_config cfg;
@@ -375,6 +379,7 @@ static void run_action(struct group *g, struct thread_state *ts, enum group_acti
         struct wire_join_group_req *j = &req.body.join_group_req;
         j->group = str_bytes(g->name);
         j->client_id = str_bytes(g->client_id);
+        j->instance_id = str_bytes(g->instance_id);
         topics = calloc(g->topic_count, sizeof(*topics));
         owned = wire_tps(&ts->owned);
         oom = topics == NULL || (ts->owned.count > 0 && owned == NULL);
@@ -531,6 +536,17 @@ static void *group_thread(void *arg)
 }
 
 /* ---- configuration ---------------------------------------------------------------------- */
+
+/* 32 hex digits from the kernel's random source (the clock and pid if it fails). */
+static void new_instance_id(char *out, size_t cap)
+{
+    uint64_t r[2];
+    if (getrandom(r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r)) {
+        r[0] = (uint64_t)wire_mono_ns() ^ (uint64_t)wire_wall_ms() << 20;
+        r[1] = (uint64_t)getpid() * 0x9E3779B97F4A7C15ull ^ (uint64_t)(uintptr_t)out;
+    }
+    snprintf(out, cap, "%016" PRIx64 "%016" PRIx64, r[0], r[1]);
+}
 
 void raftmq_group_config_init(struct raftmq_group_config *config)
 {
@@ -1214,6 +1230,7 @@ int raftmq_consumer_subscribe(raftmq_consumer *c, const char *group, const char 
             snprintf(host, sizeof(host), "unknown");
         snprintf(g->client_id, sizeof(g->client_id), "%s:%ld", host, (long)getpid());
     }
+    new_instance_id(g->instance_id, sizeof(g->instance_id));
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);

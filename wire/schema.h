@@ -189,7 +189,9 @@
     F(STR, client_id, WIRE_CLIENT_ID_BYTES_MAX) /* a label for admins: host, pid */ \
     F(STRS, topics, WIRE_GROUP_TOPICS_MAX) /* the subscription, at least one */ \
     F(ARRAY, owned, topic_partition) /* what it consumes now (a rejoin) */      \
-    F(U32, session_timeout_ms, 0)
+    F(U32, session_timeout_ms, 0)                                               \
+    F(STR, instance_id, WIRE_MEMBER_ID_BYTES_MAX) /* random, per subscription: a JOIN \
+        repeated after its answer was lost gets the same member, not a second one */
 
 /* JOIN_GROUP and SYNC_GROUP answer with the member's assignment. */
 #define WIRE_ASSIGNMENT_FIELDS(F)                                               \

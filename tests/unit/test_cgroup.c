@@ -130,6 +130,47 @@ static uint32_t sync_owned(struct cg_registry *r, const char *group, struct cg_m
 
 /* ---- flows ------------------------------------------------------------------------ */
 
+/* A JOIN repeated with the same instance id (its answer was lost) gets the same member. */
+START_TEST(test_repeated_join_gets_the_same_member)
+{
+    struct cg_registry r;
+    setup_registry(&r);
+    char why[256] = "";
+    struct cg_join j = join_req("g", NULL, 0);
+    j.instance_id = "c0ffee";
+    j.instance_id_len = 6;
+    struct cg_member *first = NULL, *again = NULL, *other = NULL;
+    ck_assert_int_eq(cg_join(&r, &j, 0, &first, why, sizeof why), WIRE_OK);
+    struct cg_group *g = cg_group_find(&r, "g", 1);
+    uint64_t generation = g->generation;
+    ck_assert_int_eq(cg_join(&r, &j, 50, &again, why, sizeof why), WIRE_OK);
+    ck_assert_ptr_eq(again, first);
+    ck_assert_uint_eq(g->n_members, 1);
+    ck_assert_uint_eq(g->generation, generation);
+    ck_assert_uint_eq(first->last_heard_ms, 50);
+    ck_assert_uint_eq(first->generation_told, generation);
+    ck_assert_uint_eq(cg_effective(g, first, 50, (uint64_t[8]){0}), 4);
+    /* Another instance id, or none, is another member. */
+    j.instance_id = "beef";
+    j.instance_id_len = 4;
+    ck_assert_int_eq(cg_join(&r, &j, 60, &other, why, sizeof why), WIRE_OK);
+    ck_assert_ptr_ne(other, first);
+    struct cg_join anonymous = join_req("g", NULL, 0);
+    ck_assert_int_eq(cg_join(&r, &anonymous, 70, &other, why, sizeof why), WIRE_OK);
+    ck_assert_int_eq(cg_join(&r, &anonymous, 80, &again, why, sizeof why), WIRE_OK);
+    ck_assert_ptr_ne(again, other);
+    ck_assert_uint_eq(g->n_members, 4);
+    /* An instance id longer than a member id is refused. */
+    char long_id[WIRE_MEMBER_ID_BYTES_MAX + 2];
+    memset(long_id, 'x', sizeof long_id);
+    j.instance_id = long_id;
+    j.instance_id_len = sizeof long_id;
+    ck_assert_int_eq(cg_join(&r, &j, 90, &other, why, sizeof why), WIRE_ERR_INVALID_REQUEST);
+    ck_assert_ptr_nonnull(strstr(why, "instance_id"));
+    cg_registry_free(&r);
+}
+END_TEST
+
 START_TEST(test_join_sync_leave_flow)
 {
     struct cg_registry r;
@@ -765,6 +806,7 @@ Suite *cgroup_suite(void)
     Suite *s = suite_create("cgroup");
     TCase *tc = tcase_create("cgroup");
     tcase_add_test(tc, test_join_sync_leave_flow);
+    tcase_add_test(tc, test_repeated_join_gets_the_same_member);
     tcase_add_test(tc, test_sync_cannot_claim_what_was_not_given);
     tcase_add_test(tc, test_join_claims_only_free_partitions);
     tcase_add_test(tc, test_join_takes_only_from_members_above_quota);

@@ -268,7 +268,7 @@ static void join_group_req(struct wire_frame *f)
         .group = BYTES("billing"), .client_id = BYTES("host-a/4711"),
         .topics = {ARRAY_LEN(subscription), subscription},
         .owned = {ARRAY_LEN(owned_partitions), owned_partitions},
-        .session_timeout_ms = 10000};
+        .session_timeout_ms = 10000, .instance_id = BYTES("5f0c9e2a41d7b386e1a4c07d92b5f318")};
 }
 
 static void join_group_resp(struct wire_frame *f)
