@@ -248,7 +248,7 @@ static void respond_assignment(struct broker *b, const struct client_ref *c, con
     uint32_t pending = cg_pending(g, m, b->now_ms);
     if (c->type == WIRE_JOIN_GROUP) {
         struct wire_join_group_resp *r = &resp.body.join_group_resp;
-        r->member_id = (struct wire_bytes){(const uint8_t *)m->id, (uint32_t)strlen(m->id)};
+        r->member_id = wire_bytes_str(m->id);
         r->generation = m->generation_told;
         r->assigned.items = items;
         r->assigned.count = count;
@@ -599,7 +599,7 @@ static void list_groups(struct broker *b, const struct client_ref *c)
         if (cmp <= 0) {
             s->group = (struct wire_bytes){(const uint8_t *)g->name, g->name_len};
             const char *state = cg_group_state(g, b->now_ms);
-            s->state = (struct wire_bytes){(const uint8_t *)state, (uint32_t)strlen(state)};
+            s->state = wire_bytes_str(state);
             s->members = g->n_members;
             s->generation = g->generation;
             i++;
@@ -627,7 +627,7 @@ static void describe_group(struct broker *b, const struct client_ref *c, const s
     struct wire_describe_group_resp *r = &resp.body.describe_group_resp;
     r->group = req->group;
     const char *state = g != NULL ? cg_group_state(g, b->now_ms) : og != NULL ? "empty" : "dead";
-    r->state = (struct wire_bytes){(const uint8_t *)state, (uint32_t)strlen(state)};
+    r->state = wire_bytes_str(state);
     r->generation = g != NULL ? g->generation : 0;
     uint32_t nm = g != NULL ? g->n_members : 0;
     r->members.count = nm;
@@ -637,8 +637,8 @@ static void describe_group(struct broker *b, const struct client_ref *c, const s
         const struct cg_member *m = g->members[i];
         struct wire_group_member *wm = &r->members.items[i];
         memset(wm, 0, sizeof(*wm));
-        wm->member_id = (struct wire_bytes){(const uint8_t *)m->id, (uint32_t)strlen(m->id)};
-        wm->client_id = (struct wire_bytes){(const uint8_t *)m->client_id, (uint32_t)strlen(m->client_id)};
+        wm->member_id = wire_bytes_str(m->id);
+        wm->client_id = wire_bytes_str(m->client_id);
         wm->generation = m->generation_told;
         wm->session_timeout_ms = m->session_timeout_ms;
         uint64_t ago = b->now_ms > m->last_heard_ms ? b->now_ms - m->last_heard_ms : 0;
@@ -648,8 +648,7 @@ static void describe_group(struct broker *b, const struct client_ref *c, const s
                                                                 sizeof(*wm->topics.items));
         ok = wm->topics.items != NULL;
         for (uint32_t t = 0; ok && t < m->n_topics; t++)
-            wm->topics.items[t] = (struct wire_bytes){(const uint8_t *)m->topics[t],
-                                                      (uint32_t)strlen(m->topics[t])};
+            wm->topics.items[t] = wire_bytes_str(m->topics[t]);
         ok = ok && keys_to_items(b, m->target, m->n_target, &wm->assigned.items, &wm->assigned.count) &&
              keys_to_items(b, m->owned, m->n_owned, &wm->owned.items, &wm->owned.count);
     }

@@ -218,11 +218,6 @@ static bool tplist_from_wire(struct tplist *l, uint32_t count, const struct wire
     return true;
 }
 
-static struct wire_bytes str_bytes(const char *s)
-{
-    return (struct wire_bytes){(const uint8_t *)s, (uint32_t)strlen(s)};
-}
-
 /* The wire topic_partition array of l (caller frees). NULL for an empty list. */
 static struct wire_topic_partition *wire_tps(const struct tplist *l)
 {
@@ -232,7 +227,7 @@ static struct wire_topic_partition *wire_tps(const struct tplist *l)
     if (w == NULL)
         return NULL;
     for (uint32_t i = 0; i < l->count; i++) {
-        w[i].topic = str_bytes(l->items[i].topic);
+        w[i].topic = wire_bytes_str(l->items[i].topic);
         w[i].partition = (uint32_t)l->items[i].partition;
     }
     return w;
@@ -338,8 +333,8 @@ static void send_leave(struct group *g, const char *member_id, uint32_t timeout_
     struct wire_frame req, resp;
     memset(&req, 0, sizeof(req));
     req.type = WIRE_LEAVE_GROUP;
-    req.body.leave_group_req.group = str_bytes(g->name);
-    req.body.leave_group_req.member_id = str_bytes(member_id);
+    req.body.leave_group_req.group = wire_bytes_str(g->name);
+    req.body.leave_group_req.member_id = wire_bytes_str(member_id);
     (void)wire_client_request(wc, &req, timeout_ms > 0 ? timeout_ms : 1u, 0, &resp);
 }
 
@@ -377,14 +372,14 @@ static void run_action(struct group *g, struct thread_state *ts, enum group_acti
     case ACT_JOIN: {
         req.type = WIRE_JOIN_GROUP;
         struct wire_join_group_req *j = &req.body.join_group_req;
-        j->group = str_bytes(g->name);
-        j->client_id = str_bytes(g->client_id);
-        j->instance_id = str_bytes(g->instance_id);
+        j->group = wire_bytes_str(g->name);
+        j->client_id = wire_bytes_str(g->client_id);
+        j->instance_id = wire_bytes_str(g->instance_id);
         topics = calloc(g->topic_count, sizeof(*topics));
         owned = wire_tps(&ts->owned);
         oom = topics == NULL || (ts->owned.count > 0 && owned == NULL);
         for (uint32_t i = 0; !oom && i < g->topic_count; i++)
-            topics[i] = str_bytes(g->topics[i]);
+            topics[i] = wire_bytes_str(g->topics[i]);
         j->topics.count = g->topic_count;
         j->topics.items = topics;
         j->owned.count = ts->owned.count;
@@ -395,8 +390,8 @@ static void run_action(struct group *g, struct thread_state *ts, enum group_acti
     case ACT_SYNC: {
         req.type = WIRE_SYNC_GROUP;
         struct wire_sync_group_req *s = &req.body.sync_group_req;
-        s->group = str_bytes(g->name);
-        s->member_id = str_bytes(member);
+        s->group = wire_bytes_str(g->name);
+        s->member_id = wire_bytes_str(member);
         s->generation = generation;
         owned = wire_tps(&ts->owned);
         oom = ts->owned.count > 0 && owned == NULL;
@@ -406,8 +401,8 @@ static void run_action(struct group *g, struct thread_state *ts, enum group_acti
     }
     default:
         req.type = WIRE_HEARTBEAT;
-        req.body.heartbeat_req.group = str_bytes(g->name);
-        req.body.heartbeat_req.member_id = str_bytes(member);
+        req.body.heartbeat_req.group = wire_bytes_str(g->name);
+        req.body.heartbeat_req.member_id = wire_bytes_str(member);
         req.body.heartbeat_req.generation = generation;
         break;
     }
@@ -659,15 +654,15 @@ static struct wire_partition_offset *commit_request(struct group *g, struct wire
     if (items == NULL)
         return NULL;
     for (uint32_t i = 0; i < offsets->count; i++) {
-        items[i].topic = str_bytes(offsets->items[i].topic);
+        items[i].topic = wire_bytes_str(offsets->items[i].topic);
         items[i].partition = (uint32_t)offsets->items[i].partition;
         items[i].offset = offsets->items[i].offset;
     }
     memset(req, 0, sizeof(*req));
     req->type = WIRE_OFFSET_COMMIT;
     struct wire_offset_commit_req *oc = &req->body.offset_commit_req;
-    oc->group = str_bytes(g->name);
-    oc->member_id = str_bytes(member);
+    oc->group = wire_bytes_str(g->name);
+    oc->member_id = wire_bytes_str(member);
     oc->generation = generation;
     oc->rewind = rewind;
     oc->offsets.count = offsets->count;
@@ -949,13 +944,13 @@ static int fetch_committed(raftmq_consumer *c, struct group *g, struct tplist *p
         for (uint32_t k = 0; k < i && !seen; k++)
             seen = strcmp(parts->items[k].topic, parts->items[i].topic) == 0;
         if (!seen)
-            topics[n++] = str_bytes(parts->items[i].topic);
+            topics[n++] = wire_bytes_str(parts->items[i].topic);
         parts->items[i].offset = -1;
     }
     struct wire_frame req, resp;
     memset(&req, 0, sizeof(req));
     req.type = WIRE_OFFSET_FETCH;
-    req.body.offset_fetch_req.group = str_bytes(g->name);
+    req.body.offset_fetch_req.group = wire_bytes_str(g->name);
     req.body.offset_fetch_req.topics.count = n;
     req.body.offset_fetch_req.topics.items = topics;
     int64_t left = deadline - now_ms();
@@ -1425,8 +1420,8 @@ int raftmq_consumer_unsubscribe(raftmq_consumer *c, int timeout_ms)
         struct wire_frame req, resp;
         memset(&req, 0, sizeof(req));
         req.type = WIRE_LEAVE_GROUP;
-        req.body.leave_group_req.group = str_bytes(g->name);
-        req.body.leave_group_req.member_id = str_bytes(member);
+        req.body.leave_group_req.group = wire_bytes_str(g->name);
+        req.body.leave_group_req.member_id = wire_bytes_str(member);
         struct wire_client *wc = rmq_consumer_client(c);
         int lrc = wire_client_request(wc, &req, left > 0 ? (uint32_t)left : 1u, 0, &resp);
         if (lrc != WIRE_OK && rc == RAFTMQ_OK)

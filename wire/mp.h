@@ -5,6 +5,7 @@
 #include <msgpack.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /*
  * Why two halves: writing goes through msgpack-c's packer (the library the
@@ -24,6 +25,12 @@ struct wire_bytes {
     const uint8_t *ptr;
     uint32_t len;
 };
+
+/* A view of a NUL-terminated string (without the NUL), for filling request fields. */
+static inline struct wire_bytes wire_bytes_str(const char *s)
+{
+    return (struct wire_bytes){(const uint8_t *)s, (uint32_t)strlen(s)};
+}
 
 /* ---- Writer ------------------------------------------------------------ */
 

@@ -166,7 +166,7 @@ static int topic_create(struct wire_client *c, const struct admin_opts *o, const
     memset(&req, 0, sizeof(req));
     req.type = WIRE_CREATE_TOPIC;
     struct wire_create_topic_req *ct = &req.body.create_topic_req;
-    ct->name = (struct wire_bytes){(const uint8_t *)name, (uint32_t)strlen(name)};
+    ct->name = wire_bytes_str(name);
     ct->partitions = o->partitions;
     ct->replication_factor = o->replicas;
     ct->retention_ms = o->has_retention_ms ? o->retention_ms : -1;
@@ -194,8 +194,7 @@ static int topic_delete(struct wire_client *c, const struct admin_opts *o, const
     struct wire_frame req, resp;
     memset(&req, 0, sizeof(req));
     req.type = WIRE_DELETE_TOPIC;
-    req.body.delete_topic_req.name = (struct wire_bytes){(const uint8_t *)name,
-                                                         (uint32_t)strlen(name)};
+    req.body.delete_topic_req.name = wire_bytes_str(name);
     int rc = wire_client_request(c, &req, o->timeout_ms, 0, &resp);
     if (rc != WIRE_OK) {
         tool_error("delete topic '%s': %s", name, wire_client_error(c));
@@ -765,7 +764,7 @@ static int group_fetch_view(struct wire_client *c, const struct admin_opts *o, c
     memset(&req, 0, sizeof(req));
     req.type = WIRE_DESCRIBE_GROUP;
     req.body.describe_group_req.group =
-        (struct wire_bytes){(const uint8_t *)group, (uint32_t)strlen(group)};
+        wire_bytes_str(group);
     if (group_request(c, o, &req, &resp, "describe group") != TOOL_EXIT_OK)
         return TOOL_EXIT_FAILED;
     if (resp.error != WIRE_OK) {
@@ -831,7 +830,7 @@ static int64_t list_offset(struct wire_client *c, const struct admin_opts *o, co
     memset(&req, 0, sizeof(req));
     req.type = WIRE_LIST_OFFSETS;
     req.body.list_offsets_req.topic =
-        (struct wire_bytes){(const uint8_t *)topic, (uint32_t)strlen(topic)};
+        wire_bytes_str(topic);
     req.body.list_offsets_req.partition = partition;
     req.body.list_offsets_req.spec = spec;
     (void)o;
@@ -1059,7 +1058,7 @@ static int reset_commit(struct wire_client *c, const struct admin_opts *o, const
         for (uint32_t i = 0; i < n; i++) {
             const struct reset_item *it = &items[from + i];
             po[i].topic =
-                (struct wire_bytes){(const uint8_t *)it->topic, (uint32_t)strlen(it->topic)};
+                wire_bytes_str(it->topic);
             po[i].partition = it->partition;
             po[i].offset = it->new_offset;
         }
@@ -1067,7 +1066,7 @@ static int reset_commit(struct wire_client *c, const struct admin_opts *o, const
         memset(&req, 0, sizeof(req));
         req.type = WIRE_OFFSET_COMMIT;
         struct wire_offset_commit_req *oc = &req.body.offset_commit_req;
-        oc->group = (struct wire_bytes){(const uint8_t *)group, (uint32_t)strlen(group)};
+        oc->group = wire_bytes_str(group);
         oc->member_id = (struct wire_bytes){(const uint8_t *)"", 0};
         oc->generation = 0;
         oc->rewind = true; /* a reset is the explicit seek that may move offsets back */

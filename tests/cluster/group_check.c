@@ -969,10 +969,6 @@ struct wire_env {
     const char *topic;
 };
 
-static struct wire_bytes bytes_of(const char *s)
-{
-    return (struct wire_bytes){(const uint8_t *)s, (uint32_t)strlen(s)};
-}
 
 /* Sends req; returns the response's error (or the client's failure) and copies the message. */
 static int send_req(struct wire_env *w, struct wire_frame *req, struct wire_frame *resp, char *msg,
@@ -1013,9 +1009,9 @@ static int join(struct wire_env *w, struct member_state *m, const char *client_i
     memset(&req, 0, sizeof(req));
     req.type = WIRE_JOIN_GROUP;
     struct wire_join_group_req *j = &req.body.join_group_req;
-    struct wire_bytes topic = bytes_of(w->topic);
-    j->group = bytes_of(w->group);
-    j->client_id = bytes_of(client_id);
+    struct wire_bytes topic = wire_bytes_str(w->topic);
+    j->group = wire_bytes_str(w->group);
+    j->client_id = wire_bytes_str(client_id);
     j->topics.count = 1;
     j->topics.items = &topic;
     j->session_timeout_ms = 60000;
@@ -1044,9 +1040,9 @@ static int sync_owned(struct wire_env *w, struct member_state *m, const uint32_t
     struct wire_sync_group_req *s = &req.body.sync_group_req;
     struct wire_topic_partition tp[64];
     for (uint32_t i = 0; i < n_owned && i < 64; i++)
-        tp[i] = (struct wire_topic_partition){bytes_of(w->topic), owned[i]};
-    s->group = bytes_of(w->group);
-    s->member_id = bytes_of(m->id);
+        tp[i] = (struct wire_topic_partition){wire_bytes_str(w->topic), owned[i]};
+    s->group = wire_bytes_str(w->group);
+    s->member_id = wire_bytes_str(m->id);
     s->generation = m->generation;
     s->owned.count = n_owned;
     s->owned.items = tp;
@@ -1078,10 +1074,10 @@ static int commit(struct wire_env *w, const char *member_id, uint64_t generation
     struct wire_offset_commit_req *oc = &req.body.offset_commit_req;
     struct wire_partition_offset po[8];
     for (uint32_t i = 0; i < n && i < 8; i++)
-        po[i] = (struct wire_partition_offset){bytes_of(items[i].topic), items[i].partition,
+        po[i] = (struct wire_partition_offset){wire_bytes_str(items[i].topic), items[i].partition,
                                                items[i].offset};
-    oc->group = bytes_of(w->group);
-    oc->member_id = bytes_of(member_id);
+    oc->group = wire_bytes_str(w->group);
+    oc->member_id = wire_bytes_str(member_id);
     oc->generation = generation;
     oc->rewind = rewind;
     oc->offsets.count = n;
@@ -1095,8 +1091,8 @@ static int64_t fetch_committed(struct wire_env *w, uint32_t partition)
     struct wire_frame req, resp;
     memset(&req, 0, sizeof(req));
     req.type = WIRE_OFFSET_FETCH;
-    struct wire_bytes topic = bytes_of(w->topic);
-    req.body.offset_fetch_req.group = bytes_of(w->group);
+    struct wire_bytes topic = wire_bytes_str(w->topic);
+    req.body.offset_fetch_req.group = wire_bytes_str(w->group);
     req.body.offset_fetch_req.topics.count = 1;
     req.body.offset_fetch_req.topics.items = &topic;
     char msg[512];
@@ -1139,8 +1135,8 @@ static void leave(struct wire_env *w, const struct member_state *m)
     struct wire_frame req, resp;
     memset(&req, 0, sizeof(req));
     req.type = WIRE_LEAVE_GROUP;
-    req.body.leave_group_req.group = bytes_of(w->group);
-    req.body.leave_group_req.member_id = bytes_of(m->id);
+    req.body.leave_group_req.group = wire_bytes_str(w->group);
+    req.body.leave_group_req.member_id = wire_bytes_str(m->id);
     char msg[512];
     int rc = send_req(w, &req, &resp, msg, sizeof(msg));
     expect("LEAVE_GROUP", rc, WIRE_OK, msg);
